@@ -1,0 +1,283 @@
+"""Real peers for Conformance: local HTTP backends, SwiftPilot, and a real Envoy.
+
+Every server listens on 127.0.0.1 (Envoy's gateway listeners bind 0.0.0.0 as Istio names them, but
+traffic is only sent to 127.0.0.1), is bounded in time, and is stopped by the fixture that started it.
+"""
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(os.environ.get("SWIFTPILOT_VENV", ROOT / ".venv")) / "bin"
+ENVOY = os.environ.get("ENVOY_BIN", str(VENV_BIN / "envoy"))
+
+ROUTER_NODE_ID = "router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local"
+ROUTER_LABELS = {"istio": "ingressgateway"}
+
+
+def swiftpilot_binary() -> str:
+    explicit = os.environ.get("SWIFTPILOT_BIN")
+    if explicit:
+        return explicit
+    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return str(Path(out.stdout.strip()) / "swiftpilot")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - reported below
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+# MARK: - Backends
+
+
+class Backend:
+    """An HTTP echo server: answers JSON with its name and the request it saw."""
+
+    def __init__(self, name: str, delay: float = 0.0):
+        self.name = name
+        self.delay = delay
+        self.requests: list[dict] = []
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                seen = {"name": backend.name, "method": self.command, "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()}}
+                backend.requests.append(seen)
+                if backend.delay:
+                    time.sleep(backend.delay)
+                body = json.dumps(seen).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("x-backend", backend.name)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# MARK: - Processes
+
+
+class Process:
+    """A child process with its output in a log file; terminated (then killed) on stop."""
+
+    def __init__(self, name: str, args: list[str], workdir: Path):
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def output(self) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
+
+    def stop(self, timeout: float = 10):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self.log.close()
+
+
+class SwiftPilot(Process):
+    def __init__(self, workdir: Path, args: list[str]):
+        self.xds_port = free_port()
+        self.admin_port = free_port()
+        super().__init__("swiftpilot", [swiftpilot_binary(), "discovery",
+                                        "--xds-listen", f"127.0.0.1:{self.xds_port}",
+                                        "--admin-listen", f"127.0.0.1:{self.admin_port}",
+                                        "--log-level", "debug", *args], workdir)
+
+    def admin(self, path: str) -> tuple[int, bytes]:
+        return http_get(f"http://127.0.0.1:{self.admin_port}{path}")
+
+    def wait_ready(self, timeout: float = 30):
+        def ready():
+            self.check_alive()
+            return self.admin("/healthz/ready")[0] == 200
+        wait_until(ready, timeout, "SwiftPilot /healthz/ready")
+
+    def syncz(self) -> list[dict]:
+        return json.loads(self.admin("/debug/syncz")[1])
+
+
+def envoy_bootstrap(xds_port: int, admin_port: int, node_id: str = ROUTER_NODE_ID,
+                    labels: dict | None = None, namespace: str = "istio-system") -> dict:
+    return {
+        "node": {
+            "id": node_id,
+            "cluster": "istio-ingressgateway",
+            "metadata": {"NAMESPACE": namespace, "LABELS": labels if labels is not None else ROUTER_LABELS},
+        },
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}],
+                "set_node_on_first_message_only": True,
+            },
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+        "static_resources": {
+            "clusters": [{
+                "name": "xds-grpc",
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "typed_extension_protocol_options": {
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                        "explicit_http_config": {"http2_protocol_options": {}},
+                    }
+                },
+                "load_assignment": {
+                    "cluster_name": "xds-grpc",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                        "socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}],
+                },
+            }]
+        },
+        # Deprecated fields are fatal: SwiftPilot must emit only what stock Envoy accepts.
+        "layered_runtime": {"layers": [
+            {"name": "static", "static_layer": {"envoy.features.fail_on_any_deprecated_feature": True}},
+            {"name": "admin", "admin_layer": {}},
+        ]},
+    }
+
+
+class Envoy(Process):
+    def __init__(self, workdir: Path, xds_port: int, **node):
+        self.admin_port = free_port()
+        config = workdir / "envoy.json"
+        config.write_text(json.dumps(envoy_bootstrap(xds_port, self.admin_port, **node), indent=2))
+        super().__init__("envoy", [ENVOY, "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
+                                   "-l", "info", "--drain-time-s", "1"], workdir)
+
+    def admin(self, path: str) -> tuple[int, bytes]:
+        return http_get(f"http://127.0.0.1:{self.admin_port}{path}")
+
+    def wait_live(self, timeout: float = 30):
+        def live():
+            self.check_alive()
+            status, body = self.admin("/ready")
+            return status == 200 and body.strip() == b"LIVE"
+        wait_until(live, timeout, "Envoy /ready == LIVE")
+
+    def config_dump(self) -> dict:
+        return json.loads(self.admin("/config_dump")[1])
+
+    def active_listeners(self) -> set[str]:
+        names = set()
+        for config in self.config_dump()["configs"]:
+            for listener in config.get("dynamic_listeners", []):
+                if "active_state" in listener:
+                    names.add(listener["name"])
+        return names
+
+    def route_config(self, name: str) -> dict | None:
+        for config in self.config_dump()["configs"]:
+            for route in config.get("dynamic_route_configs", []):
+                if route["route_config"]["name"] == name:
+                    return route
+        return None
+
+    def wait_listener(self, name: str, timeout: float = 30):
+        wait_until(lambda: (self.check_alive(), name in self.active_listeners())[1], timeout, f"Envoy listener {name} active")
+
+    def stats(self, prefix_filter: str) -> dict[str, int]:
+        _, body = self.admin(f"/stats?filter={prefix_filter}")
+        result = {}
+        for line in body.decode().splitlines():
+            if ": " in line:
+                key, value = line.split(": ", 1)
+                if value.strip().lstrip("-").isdigit():
+                    result[key] = int(value)
+        return result
+
+
+def request(port: int, path: str = "/", host: str = "example.com", headers: dict | None = None,
+            method: str = "GET", timeout: float = 5.0) -> tuple[int, dict, bytes]:
+    """One HTTP request to 127.0.0.1:port with the given Host; returns status, headers, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+class Workdir:
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="swiftpilot-conformance-"))
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)

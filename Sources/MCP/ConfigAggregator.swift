@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+import Snapshot
+import Synchronization
+
+/// Merges what several config sources deliver into one ``SnapshotStore``.
+///
+/// Each source reports, per kind, its complete current set (state of the world) or a patch. The
+/// merged collection is the union over sources in configuration order: on a duplicate
+/// `kind/namespace/name` the first source wins and the conflict is recorded.
+public final class ConfigAggregator: Sendable {
+    /// A resource two sources both deliver; `winner` is the one served.
+    public struct Conflict: Sendable, Equatable {
+        public var key: ConfigKey
+        public var winner: String
+        public var loser: String
+    }
+
+    /// A resource a source delivered that was refused, and why.
+    public struct Rejection: Sendable {
+        public var source: String
+        public var error: ConfigDecodingError
+        public var time: Date
+    }
+
+    private struct State {
+        var perSource: [String: [ConfigKind: [String: ConfigResource]]] = [:]
+        var synced: [String: Set<ConfigKind>] = [:]
+        var conflicts: [Conflict] = []
+        var rejections: [String: [Rejection]] = [:]
+        var versions: [String: [ConfigKind: String]] = [:]
+    }
+
+    public let store: SnapshotStore
+    /// Source ids in configuration order (earlier wins).
+    public let sources: [String]
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    public init(store: SnapshotStore, sources: [String], logger: Logger = Logger(label: "swiftpilot.mcp")) {
+        self.store = store
+        self.sources = sources
+        self.logger = logger
+    }
+
+    /// Applies a source's new complete set for `kind` and marks the kind synced for that source.
+    @discardableResult
+    public func replace(source: String, kind: ConfigKind, with resources: [ConfigResource]) -> SnapshotDiff {
+        update(source: source, kinds: [kind]) { collections in
+            var map: [String: ConfigResource] = [:]
+            for resource in resources { map[resource.key.resourceName] = resource }
+            collections[kind] = map
+        }
+    }
+
+    /// Applies a source's incremental change for `kind`.
+    @discardableResult
+    public func patch(source: String, kind: ConfigKind, upsert: [ConfigResource], remove: [String]) -> SnapshotDiff {
+        update(source: source, kinds: [kind]) { collections in
+            var map = collections[kind] ?? [:]
+            for resource in upsert { map[resource.key.resourceName] = resource }
+            for name in remove { map.removeValue(forKey: name) }
+            collections[kind] = map
+        }
+    }
+
+    /// Records resources a source delivered that were refused (replaces the earlier list for that source and location).
+    public func recordRejections(source: String, _ errors: [ConfigDecodingError], replacingLocationPrefix prefix: String? = nil) {
+        for error in errors { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(error)"]) }
+        state.withLock { state in
+            var list = state.rejections[source] ?? []
+            if let prefix { list.removeAll { $0.error.location.hasPrefix(prefix) } }
+            list.append(contentsOf: errors.map { Rejection(source: source, error: $0, time: Date()) })
+            state.rejections[source] = list
+        }
+    }
+
+    /// Records the version a source last delivered for a kind (what an MCP NACK reports as applied).
+    public func markReceived(source: String, version: String, kind: ConfigKind) {
+        state.withLock { $0.versions[source, default: [:]][kind] = version }
+    }
+
+    public func lastVersion(source: String, kind: ConfigKind) -> String? {
+        state.withLock { $0.versions[source]?[kind] }
+    }
+
+    public var conflicts: [Conflict] { state.withLock { $0.conflicts } }
+    public var rejections: [Rejection] { state.withLock { $0.rejections.values.flatMap { $0 } } }
+
+    /// The kinds each source has delivered at least once.
+    public func syncedKinds(source: String) -> Set<ConfigKind> { state.withLock { $0.synced[source] ?? [] } }
+
+    private func update(source: String, kinds: Set<ConfigKind>, _ body: (inout [ConfigKind: [String: ConfigResource]]) -> Void) -> SnapshotDiff {
+        let (update, conflicts) = state.withLock { state -> (SnapshotUpdate, [Conflict]) in
+            var collections = state.perSource[source] ?? [:]
+            body(&collections)
+            state.perSource[source] = collections
+            state.synced[source, default: []].formUnion(kinds)
+            var update = SnapshotUpdate()
+            var found: [Conflict] = []
+            state.conflicts.removeAll { kinds.contains($0.key.kind) }
+            for kind in kinds {
+                var merged: [String: ConfigResource] = [:]
+                for id in orderedSources(state) {
+                    for (name, resource) in state.perSource[id]?[kind] ?? [:] {
+                        if let existing = merged[name] {
+                            found.append(Conflict(key: resource.key, winner: existing.origin, loser: id))
+                        } else {
+                            merged[name] = resource
+                        }
+                    }
+                }
+                update.changes[kind] = .replace(Array(merged.values))
+            }
+            state.conflicts.append(contentsOf: found)
+            return (update, found)
+        }
+        for conflict in conflicts {
+            logger.warning("duplicate resource across sources; the first configured source wins",
+                           metadata: ["resource": "\(conflict.key)", "winner": "\(conflict.winner)", "ignored": "\(conflict.loser)"])
+        }
+        return store.apply(update)
+    }
+
+    private func orderedSources(_ state: State) -> [String] {
+        sources + state.perSource.keys.filter { !sources.contains($0) }.sorted()
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import IstioAPI
+import Snapshot
+import SwiftProtobuf
+
+/// Encodes and decodes `istio.mcp.v1alpha1.Resource` envelopes (metadata + body `Any`).
+public enum MCPEnvelope {
+    public static let resourceTypeURL = "type.googleapis.com/istio.mcp.v1alpha1.Resource"
+    public static let meshConfigTypeURL = "core/v1alpha1/MeshConfig"
+
+    /// The envelope of one resource, packed in an `Any` as MCP-over-xDS carries it.
+    public static func pack(_ resource: ConfigResource) -> Google_Protobuf_Any {
+        var envelope = Istio_Mcp_V1alpha1_Resource()
+        envelope.metadata = metadata(of: resource)
+        envelope.body = resource.spec.packedAny()
+        var any = Google_Protobuf_Any()
+        any.typeURL = resourceTypeURL
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        any.value = (try? envelope.serializedBytes(options: options)) ?? Data()
+        return any
+    }
+
+    public static func metadata(of resource: ConfigResource) -> Istio_Mcp_V1alpha1_Metadata {
+        var metadata = Istio_Mcp_V1alpha1_Metadata()
+        metadata.name = resource.key.resourceName
+        metadata.version = resource.version
+        metadata.labels = resource.labels
+        metadata.annotations = resource.annotations
+        if let created = resource.createTime { metadata.createTime = Google_Protobuf_Timestamp(date: created) }
+        return metadata
+    }
+
+    /// Why an envelope could not even be read (the whole response is NACKed for this).
+    public struct EnvelopeError: Error, CustomStringConvertible, Sendable {
+        public var index: Int
+        public var reason: String
+        public var description: String { "resource #\(index): \(reason)" }
+    }
+
+    /// Decodes the `Any` list of one response. Envelope-level failures throw; resource-level
+    /// problems (bad name, wrong body type, undecodable body) become per-resource errors.
+    public static func decode(_ anys: [Google_Protobuf_Any], kind: ConfigKind, location: String, origin: String,
+                              revision: String? = nil) throws(EnvelopeError) -> (resources: [ConfigResource], errors: [ConfigDecodingError]) {
+        var resources: [ConfigResource] = []
+        var errors: [ConfigDecodingError] = []
+        for (index, any) in anys.enumerated() {
+            guard any.typeURL == resourceTypeURL else {
+                throw EnvelopeError(index: index, reason: "type URL '\(any.typeURL)' is not \(resourceTypeURL)")
+            }
+            let envelope: Istio_Mcp_V1alpha1_Resource
+            do {
+                envelope = try Istio_Mcp_V1alpha1_Resource(serializedBytes: any.value)
+            } catch {
+                throw EnvelopeError(index: index, reason: "not a decodable istio.mcp.v1alpha1.Resource (\(error))")
+            }
+            let name = envelope.metadata.name
+            let key: ConfigKey
+            do {
+                key = try ConfigKey(kind: kind, resourceName: name)
+            } catch {
+                errors.append(ConfigDecodingError(location: location, resource: "\(kind) \(name)", field: "metadata.name", reason: "\(error)"))
+                continue
+            }
+            if let revision, let label = envelope.metadata.labels["istio.io/rev"], label != revision { continue }
+            guard let bodyKind = ConfigKind(bodyTypeURL: envelope.body.typeURL), bodyKind == kind else {
+                errors.append(ConfigDecodingError(location: location, resource: "\(key)", field: "body",
+                                                  reason: "body type '\(envelope.body.typeURL)' is not a \(kind)"))
+                continue
+            }
+            do {
+                let spec = try ConfigSpec(kind: kind, serializedBytes: envelope.body.value)
+                resources.append(ConfigResource(
+                    key: key, spec: spec, version: envelope.metadata.version, labels: envelope.metadata.labels,
+                    annotations: envelope.metadata.annotations,
+                    createTime: envelope.metadata.hasCreateTime ? envelope.metadata.createTime.date : nil, origin: origin))
+            } catch {
+                errors.append(ConfigDecodingError(location: location, resource: "\(key)", field: "body", reason: "undecodable \(kind): \(error)"))
+            }
+        }
+        return (resources, errors)
+    }
+}

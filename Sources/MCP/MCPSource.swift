@@ -1,0 +1,206 @@
+import EnvoyAPI
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import IstioAPI
+import Logging
+import Snapshot
+import SwiftProtobuf
+import Synchronization
+
+/// A reusable MCP **source**: serves Istio config collections to MCP sinks over MCP-over-xDS
+/// (`envoy.service.discovery.v3.AggregatedDiscoveryService`, state of the world per type).
+///
+/// Registry vendors push their catalogue with ``replace(_:)`` or ``replace(kind:with:)``; every
+/// connected sink then receives the new collection. Each type gets a response even when empty,
+/// and unknown types get an empty list, so sinks that wait for every type become ready.
+public final class MCPSource: Sendable {
+    struct Collection: Sendable {
+        var version: UInt64 = 0
+        var resources: [ConfigResource] = []
+    }
+
+    private struct State: Sendable {
+        var collections: [ConfigKind: Collection] = [:]
+        var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    let logger: Logger
+
+    public init(logger: Logger = Logger(label: "swiftpilot.mcp-source")) {
+        self.logger = logger
+    }
+
+    /// Replaces every collection with `resources` (kinds absent from it become empty).
+    public func replace(_ resources: [ConfigResource]) {
+        var byKind = Dictionary(uniqueKeysWithValues: ConfigKind.allCases.map { ($0, [ConfigResource]()) })
+        for resource in resources { byKind[resource.key.kind, default: []].append(resource) }
+        update(byKind)
+    }
+
+    /// Replaces one collection.
+    public func replace(kind: ConfigKind, with resources: [ConfigResource]) {
+        update([kind: resources])
+    }
+
+    private func update(_ changes: [ConfigKind: [ConfigResource]]) {
+        state.withLock { state in
+            var changed = false
+            for (kind, resources) in changes {
+                var collection = state.collections[kind] ?? Collection()
+                let sorted = resources.sorted { $0.key < $1.key }
+                let same = sorted.count == collection.resources.count
+                    && zip(sorted, collection.resources).allSatisfy { $0.key == $1.key && $0.hasSameContent(as: $1) && $0.version == $1.version }
+                if same, collection.version > 0 { continue }
+                collection.version += 1
+                collection.resources = sorted
+                state.collections[kind] = collection
+                changed = true
+            }
+            if changed { for continuation in state.subscribers.values { continuation.yield() } }
+        }
+    }
+
+    /// Loads a directory once and serves its content (every kind, empty ones included).
+    public func load(_ directory: ConfigDirectory) {
+        let contents = directory.load()
+        for error in contents.errors { logger.warning("rejected config", metadata: ["error": "\(error)"]) }
+        replace(contents.resources)
+    }
+
+    /// The current collection of a kind and its version.
+    func collection(_ kind: ConfigKind) -> Collection { state.withLock { $0.collections[kind] ?? Collection() } }
+
+    func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.subscribers[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
+        return stream
+    }
+
+    /// The gRPC service to register on a server.
+    public var service: some RegistrableRPCService { MCPOverXDSService(source: self) }
+
+    /// Listens on `host:port` (0 = any free port) and serves until cancelled; `onListening` gets the bound port.
+    public func serve(host: String, port: Int, onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = 64 << 20 })
+        let server = GRPCServer(transport: transport, services: [service])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            let bound = try await transport.listeningAddress.ipv4?.port ?? port
+            logger.info("MCP source listening", metadata: ["address": "\(host):\(bound)"])
+            onListening(bound)
+            group.addTask {
+                await waitUntilCancelled()
+                server.beginGracefulShutdown()
+            }
+        }
+    }
+
+    /// Serves a watched directory of Istio YAML. Call ``load(_:)`` first to serve its content from the start.
+    public func follow(_ directory: ConfigDirectory) async {
+        for await contents in directory.watch() {
+            for error in contents.errors { logger.warning("rejected config", metadata: ["error": "\(error)"]) }
+            logger.info("loaded config directory", metadata: ["dir": "\(directory.path)", "resources": "\(contents.resources.count)", "rejected": "\(contents.errors.count)"])
+            replace(contents.resources)
+        }
+    }
+}
+
+/// The MCP-over-xDS stream handler of ``MCPSource``.
+struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.SimpleServiceProtocol {
+    let source: MCPSource
+
+    struct Subscription {
+        var sentVersion: UInt64?
+        var sentNonce: String?
+    }
+
+    private enum Input: Sendable {
+        case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
+        case changed
+        case closed
+    }
+
+    func streamAggregatedResources(
+        request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
+        response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
+        context: ServerContext
+    ) async throws {
+        let (inputs, input) = AsyncStream<Input>.makeStream()
+        let changes = source.subscribe()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { input.yield(.closed) }
+                for try await next in request { input.yield(.request(next)) }
+            }
+            group.addTask { for await _ in changes { input.yield(.changed) } }
+            defer { group.cancelAll() }
+            var subscriptions: [String: Subscription] = [:]
+            var nonce: UInt64 = 0
+            func respond(_ typeURL: String, _ subscription: inout Subscription, force: Bool) async throws {
+                var message = Envoy_Service_Discovery_V3_DiscoveryResponse()
+                message.typeURL = typeURL
+                let version: UInt64
+                if typeURL == MCPEnvelope.meshConfigTypeURL {
+                    version = 1
+                    var any = Google_Protobuf_Any()
+                    any.typeURL = "type.googleapis.com/istio.mesh.v1alpha1.MeshConfig"
+                    any.value = try Istio_Mesh_V1alpha1_MeshConfig().serializedBytes()
+                    message.resources = [any]
+                } else if let kind = ConfigKind(mcpTypeURL: typeURL) {
+                    let collection = source.collection(kind)
+                    version = collection.version
+                    message.resources = collection.resources.map(MCPEnvelope.pack)
+                } else {
+                    version = 0
+                }
+                guard force || subscription.sentVersion != version else { return }
+                nonce += 1
+                message.versionInfo = String(version)
+                message.nonce = String(nonce)
+                subscription.sentVersion = version
+                subscription.sentNonce = message.nonce
+                try await response.write(message)
+            }
+            loop: for await event in inputs {
+                switch event {
+                case .closed:
+                    break loop
+                case .request(let request):
+                    var subscription = subscriptions[request.typeURL] ?? Subscription()
+                    let fresh = request.responseNonce.isEmpty || subscription.sentNonce == nil
+                    if !fresh, request.responseNonce != subscription.sentNonce { continue loop }
+                    if request.hasErrorDetail, !fresh {
+                        source.logger.warning("sink rejected a collection", metadata: ["type": "\(request.typeURL)", "error": "\(request.errorDetail.message)"])
+                    }
+                    if fresh { try await respond(request.typeURL, &subscription, force: true) }
+                    subscriptions[request.typeURL] = subscription
+                case .changed:
+                    for typeURL in subscriptions.keys.sorted() {
+                        var subscription = subscriptions[typeURL]!
+                        try await respond(typeURL, &subscription, force: false)
+                        subscriptions[typeURL] = subscription
+                    }
+                }
+            }
+        }
+    }
+
+    func deltaAggregatedResources(
+        request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DeltaDiscoveryRequest, any Error>,
+        response: RPCWriter<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse>,
+        context: ServerContext
+    ) async throws {
+        throw RPCError(code: .unimplemented, message: "MCP-over-xDS is served as state of the world")
+    }
+}

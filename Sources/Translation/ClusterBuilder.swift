@@ -1,0 +1,72 @@
+import IstioAPI
+import EnvoyAPI
+import Mesh
+import SwiftProtobuf
+
+/// Builds outbound clusters: `outbound|port||host` per service port, one more per DestinationRule subset.
+public enum ClusterBuilder {
+    /// Istio's mesh default `connectTimeout`.
+    public static let defaultConnectTimeout = Google_Protobuf_Duration(seconds: 10)
+
+    /// Every cluster a proxy in `proxy.namespace` sees, plus `BlackHoleCluster`, sorted by name.
+    public static func clusters(for proxy: Proxy, in model: MeshModel) -> [Cluster] {
+        var clusters: [Cluster] = [blackHole()]
+        for service in model.services(visibleTo: proxy.namespace) {
+            let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
+            for port in service.ports {
+                guard let base = cluster(service: service, port: port, subset: nil) else { continue }
+                clusters.append(base)
+                for subset in rule?.subsets ?? [] {
+                    if let cluster = cluster(service: service, port: port, subset: subset) { clusters.append(cluster) }
+                }
+            }
+        }
+        var seen = Set<String>()
+        return clusters.filter { seen.insert($0.name).inserted }.sorted { $0.name < $1.name }
+    }
+
+    /// The cluster of one service port (and subset). A DNS service with no endpoints has none.
+    public static func cluster(service: Service, port: Service.Port, subset: Istio_Networking_V1alpha3_Subset?) -> Cluster? {
+        var cluster = Cluster()
+        cluster.name = Names.outboundCluster(port: port.number, subset: subset?.name ?? "", host: service.hostname)
+        cluster.connectTimeout = defaultConnectTimeout
+        cluster.lbPolicy = .leastRequest
+        cluster.commonLbConfig = Cluster.CommonLbConfig()
+        switch service.resolution {
+        case .staticEndpoints, .passthrough:
+            cluster.type = .eds
+            var eds = Cluster.EdsClusterConfig()
+            eds.edsConfig = .aggregated
+            eds.serviceName = cluster.name
+            cluster.edsClusterConfig = eds
+        case .dns, .dnsRoundRobin:
+            let endpoints = EndpointBuilder.selected(service.endpoints, subset: subset)
+            guard !endpoints.isEmpty else { return nil }
+            var dns = Envoy_Extensions_Clusters_Dns_V3_DnsCluster()
+            dns.allAddressesInSingleEndpoint = service.resolution == .dnsRoundRobin
+            dns.respectDnsTtl = true
+            dns.dnsLookupFamily = .v4Only
+            var type = Envoy_Config_Cluster_V3_Cluster.CustomClusterType()
+            type.name = "envoy.clusters.dns"
+            type.typedConfig = Packing.any(dns)
+            cluster.clusterType = type
+            cluster.loadAssignment = EndpointBuilder.loadAssignment(clusterName: cluster.name, endpoints: endpoints, port: port)
+        }
+        return cluster
+    }
+
+    /// `BlackHoleCluster`: a static cluster with no endpoints.
+    public static func blackHole() -> Cluster {
+        var cluster = Cluster()
+        cluster.name = Names.blackHoleCluster
+        cluster.type = .static
+        cluster.connectTimeout = defaultConnectTimeout
+        var assignment = ClusterLoadAssignment()
+        assignment.clusterName = Names.blackHoleCluster
+        cluster.loadAssignment = assignment
+        return cluster
+    }
+
+    /// Whether Envoy fetches this cluster's endpoints over EDS.
+    public static func usesEDS(_ cluster: Cluster) -> Bool { cluster.type == .eds }
+}

@@ -1,0 +1,77 @@
+import IstioAPI
+import EnvoyAPI
+import Mesh
+import SwiftProtobuf
+
+/// Builds ClusterLoadAssignments: endpoints grouped by locality, weights, subset filtering.
+public enum EndpointBuilder {
+    /// Assignments for every EDS cluster among `clusters`.
+    public static func loadAssignments(for clusters: [Cluster], in model: MeshModel, proxy: Proxy) -> [ClusterLoadAssignment] {
+        clusters.filter(ClusterBuilder.usesEDS).map { cluster in
+            loadAssignment(clusterName: cluster.name, in: model, proxy: proxy)
+        }
+    }
+
+    /// The assignment of one `outbound|port|subset|host` cluster (only the name when unknown or empty).
+    public static func loadAssignment(clusterName: String, in model: MeshModel, proxy: Proxy) -> ClusterLoadAssignment {
+        let parts = clusterName.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, let portNumber = UInt32(parts[1]), let service = model.services[parts[3]],
+              let port = service.port(number: portNumber), service.resolution == .staticEndpoints else {
+            var empty = ClusterLoadAssignment()
+            empty.clusterName = clusterName
+            return empty
+        }
+        var subset: Istio_Networking_V1alpha3_Subset?
+        if !parts[2].isEmpty {
+            let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
+            subset = rule?.subsets.first { $0.name == parts[2] }
+            if subset == nil {
+                var empty = ClusterLoadAssignment()
+                empty.clusterName = clusterName
+                return empty
+            }
+        }
+        return loadAssignment(clusterName: clusterName, endpoints: selected(service.endpoints, subset: subset), port: port)
+    }
+
+    /// Endpoints whose labels match the subset's labels (all of them without a subset).
+    public static func selected(_ endpoints: [Service.Endpoint], subset: Istio_Networking_V1alpha3_Subset?) -> [Service.Endpoint] {
+        guard let subset else { return endpoints }
+        return endpoints.filter { $0.labels.matches(selector: subset.labels) }
+    }
+
+    /// One `LocalityLbEndpoints` per locality (sorted), each with the sum of its endpoint weights.
+    /// Every group carries a `locality`, which proxyless gRPC requires.
+    public static func loadAssignment(clusterName: String, endpoints: [Service.Endpoint], port: Service.Port) -> ClusterLoadAssignment {
+        var assignment = ClusterLoadAssignment()
+        assignment.clusterName = clusterName
+        let byLocality = Dictionary(grouping: endpoints, by: \.locality)
+        for localityName in byLocality.keys.sorted() {
+            var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+            group.locality = locality(localityName)
+            var total: UInt32 = 0
+            for endpoint in byLocality[localityName]! {
+                var lbEndpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+                var target = Envoy_Config_Endpoint_V3_Endpoint()
+                target.address = .socket(endpoint.address, port: endpoint.port(for: port))
+                lbEndpoint.endpoint = target
+                lbEndpoint.loadBalancingWeight = Google_Protobuf_UInt32Value(endpoint.weight)
+                total += endpoint.weight
+                group.lbEndpoints.append(lbEndpoint)
+            }
+            group.loadBalancingWeight = Google_Protobuf_UInt32Value(total)
+            assignment.endpoints.append(group)
+        }
+        return assignment
+    }
+
+    /// `region/zone/subzone` → Locality.
+    static func locality(_ name: String) -> Envoy_Config_Core_V3_Locality {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        var locality = Envoy_Config_Core_V3_Locality()
+        if parts.count > 0 { locality.region = parts[0] }
+        if parts.count > 1 { locality.zone = parts[1] }
+        if parts.count > 2 { locality.subZone = parts[2] }
+        return locality
+    }
+}

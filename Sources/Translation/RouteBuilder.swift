@@ -1,0 +1,439 @@
+import IstioAPI
+import EnvoyAPI
+import Foundation
+import Mesh
+import Snapshot
+import SwiftProtobuf
+
+typealias Route = Envoy_Config_Route_V3_Route
+typealias RouteAction = Envoy_Config_Route_V3_RouteAction
+typealias RouteMatch = Envoy_Config_Route_V3_RouteMatch
+typealias VirtualHost = Envoy_Config_Route_V3_VirtualHost
+typealias StringMatcher = Envoy_Type_Matcher_V3_StringMatcher
+typealias HeaderMatcher = Envoy_Config_Route_V3_HeaderMatcher
+
+/// Builds gateway RouteConfigurations (`http.<port>`) from the VirtualServices bound to each server.
+public enum RouteBuilder {
+    /// Route configurations for every HTTP port of a router.
+    public static func gatewayRoutes(_ servers: GatewayServers, in model: MeshModel) -> [RouteConfiguration] {
+        servers.ports.map { port in
+            routeConfiguration(name: Names.gatewayHTTPRoute(port: port), port: port, servers: servers.httpByPort[port] ?? [], in: model)
+        }
+    }
+
+    /// One route configuration: a virtual host per bound host name, VS routes merged by host in VS
+    /// order; when nothing binds, the `blackhole:<port>` vhost so Envoy answers 404.
+    static func routeConfiguration(name: String, port: UInt32, servers: [GatewayServers.Entry], in model: MeshModel) -> RouteConfiguration {
+        var hostsInOrder: [String] = []
+        var routesByHost: [String: [Route]] = [:]
+        var redirectTLS = Set<String>()
+        for resource in model.virtualServices {
+            guard case .virtualService(let service) = resource.spec else { continue }
+            let gatewayNames = Set(service.gateways.map { gatewayName($0, namespace: resource.key.namespace) })
+            var boundHosts: [String] = []
+            var boundGateway: ConfigKey?
+            for entry in servers where gatewayNames.contains(entry.gateway.resourceName) {
+                for (namespace, serverHost) in entry.hosts where namespace == "*" || namespace == resource.key.namespace {
+                    for host in service.hosts where HostMatch.overlaps(host, serverHost) {
+                        let bound = HostMatch.narrower(host, serverHost).lowercased()
+                        if !boundHosts.contains(bound) { boundHosts.append(bound) }
+                        if entry.server.tls.httpsRedirect { redirectTLS.insert(bound) }
+                        boundGateway = boundGateway ?? entry.gateway
+                    }
+                }
+            }
+            guard let gateway = boundGateway, !boundHosts.isEmpty else { continue }
+            let routes = httpRoutes(for: service, resource: resource, gateway: gateway.resourceName, port: port, in: model)
+            for host in boundHosts {
+                if routesByHost[host] == nil { hostsInOrder.append(host) }
+                routesByHost[host, default: []].append(contentsOf: routes)
+            }
+        }
+        var configuration = RouteConfiguration()
+        configuration.name = name
+        configuration.validateClusters = Google_Protobuf_BoolValue(false)
+        configuration.ignorePortInHostMatching = true
+        configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
+        for host in hostsInOrder.sorted() {
+            var virtualHost = VirtualHost()
+            virtualHost.name = Names.virtualHost(host: host, port: port)
+            virtualHost.domains = [host]
+            virtualHost.routes = sortCatchAllLast(routesByHost[host] ?? [])
+            virtualHost.includeRequestAttemptCount = true
+            if redirectTLS.contains(host) { virtualHost.requireTls = .all }
+            configuration.virtualHosts.append(virtualHost)
+        }
+        if configuration.virtualHosts.isEmpty {
+            var blackhole = VirtualHost()
+            blackhole.name = Names.virtualHost(host: "blackhole", port: port)
+            blackhole.domains = ["*"]
+            configuration.virtualHosts = [blackhole]
+        }
+        return configuration
+    }
+
+    /// `name` → `<vsNamespace>/name`, `ns/name` stays, `./name` → VS namespace.
+    static func gatewayName(_ reference: String, namespace: String) -> String {
+        if reference.hasPrefix("./") { return "\(namespace)/\(reference.dropFirst(2))" }
+        if reference.contains("/") { return reference }
+        if reference.contains(".") {
+            let parts = reference.split(separator: ".")
+            return "\(parts[1])/\(parts[0])"
+        }
+        return "\(namespace)/\(reference)"
+    }
+
+    /// Catch-all routes (prefix `/` with no other matchers) move to the end, order otherwise kept.
+    static func sortCatchAllLast(_ routes: [Route]) -> [Route] {
+        routes.filter { !isCatchAll($0) } + routes.filter(isCatchAll)
+    }
+
+    static func isCatchAll(_ route: Route) -> Bool {
+        let match = route.match
+        guard match.headers.isEmpty, match.queryParameters.isEmpty else { return false }
+        switch match.pathSpecifier {
+        case .prefix(let prefix): return prefix == "/"
+        case .pathSeparatedPrefix(let prefix): return prefix == "/"
+        case .safeRegex(let regex): return regex.regex == ".*"
+        default: return false
+        }
+    }
+
+    // MARK: - HTTP routes
+
+    /// Envoy routes of one VirtualService for a gateway and port (Istio §4.1 algorithm).
+    static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, port: UInt32, in model: MeshModel) -> [Route] {
+        var routes: [Route] = []
+        for rule in service.http {
+            let matches = rule.match.isEmpty ? [nil] : rule.match.map(Optional.some)
+            for match in matches {
+                if let match {
+                    if match.port != 0, match.port != port { continue }
+                    if !match.gateways.isEmpty, !match.gateways.map({ gatewayName($0, namespace: resource.key.namespace) }).contains(gateway) { continue }
+                }
+                let route = translate(rule, match: match, resource: resource, port: port, in: model)
+                routes.append(route)
+                if isCatchAll(route) { return routes }
+            }
+        }
+        return routes
+    }
+
+    static func translate(_ rule: Istio_Networking_V1alpha3_HTTPRoute, match: Istio_Networking_V1alpha3_HTTPMatchRequest?,
+                          resource: ConfigResource, port: UInt32, in model: MeshModel) -> Route {
+        var route = Route()
+        route.name = [rule.name, match?.name ?? ""].filter { !$0.isEmpty }.joined(separator: ".")
+        route.match = routeMatch(match)
+        var metadata = Google_Protobuf_Struct()
+        metadata.fields["config"] = Google_Protobuf_Value(stringValue: "/apis/networking.istio.io/v1/namespaces/\(resource.key.namespace)/virtual-service/\(resource.key.name)")
+        route.metadata.filterMetadata["istio"] = metadata
+        if rule.hasRedirect {
+            route.redirect = redirect(rule.redirect, port: port)
+        } else if rule.hasDirectResponse {
+            var direct = Envoy_Config_Route_V3_DirectResponseAction()
+            direct.status = rule.directResponse.status
+            if rule.directResponse.hasBody {
+                var body = Envoy_Config_Core_V3_DataSource()
+                switch rule.directResponse.body.specifier {
+                case .string(let text): body.inlineString = text
+                case .bytes(let bytes): body.inlineBytes = bytes
+                case nil: break
+                }
+                direct.body = body
+            }
+            route.directResponse = direct
+        } else {
+            route.route = action(rule, resource: resource, port: port, in: model)
+        }
+        applyHeaders(rule.headers, to: &route)
+        if rule.hasFault, let fault = fault(rule.fault) {
+            route.typedPerFilterConfig["envoy.filters.http.fault"] = Packing.any(fault)
+        }
+        return route
+    }
+
+    static func routeMatch(_ match: Istio_Networking_V1alpha3_HTTPMatchRequest?) -> RouteMatch {
+        var result = RouteMatch()
+        guard let match else {
+            result.prefix = "/"
+            return result
+        }
+        switch match.uri.matchType {
+        case .exact(let path): result.path = path
+        case .prefix(let prefix): result.prefix = prefix
+        case .regex(let regex): result.safeRegex = regexMatcher(regex)
+        case nil: result.prefix = "/"
+        }
+        result.caseSensitive = Google_Protobuf_BoolValue(!match.ignoreUriCase)
+        var headers: [HeaderMatcher] = []
+        for (name, value) in match.headers { headers.append(headerMatcher(name, value, invert: false)) }
+        for (name, value) in match.withoutHeaders { headers.append(headerMatcher(name, value, invert: true)) }
+        if match.hasMethod { headers.append(headerMatcher(":method", match.method, invert: false)) }
+        if match.hasAuthority { headers.append(headerMatcher(":authority", match.authority, invert: false)) }
+        if match.hasScheme { headers.append(headerMatcher(":scheme", match.scheme, invert: false)) }
+        result.headers = headers.sorted { ($0.name, $0.invertMatch ? 1 : 0) < ($1.name, $1.invertMatch ? 1 : 0) }
+        result.queryParameters = match.queryParams.keys.sorted().map { name in
+            var matcher = Envoy_Config_Route_V3_QueryParameterMatcher()
+            matcher.name = name
+            let value = match.queryParams[name]!
+            if isPresenceMatch(value) {
+                matcher.presentMatch = true
+            } else {
+                matcher.stringMatch = stringMatcher(value)
+            }
+            return matcher
+        }
+        return result
+    }
+
+    static func isPresenceMatch(_ match: Istio_Networking_V1alpha3_StringMatch) -> Bool {
+        switch match.matchType {
+        case nil: true
+        case .regex(let regex): regex == "*"
+        default: false
+        }
+    }
+
+    static func headerMatcher(_ name: String, _ value: Istio_Networking_V1alpha3_StringMatch, invert: Bool) -> HeaderMatcher {
+        var matcher = HeaderMatcher()
+        matcher.name = name
+        matcher.invertMatch = invert
+        if isPresenceMatch(value) {
+            matcher.presentMatch = true
+        } else {
+            matcher.stringMatch = stringMatcher(value)
+            if invert { matcher.treatMissingHeaderAsEmpty = true }
+        }
+        return matcher
+    }
+
+    static func stringMatcher(_ match: Istio_Networking_V1alpha3_StringMatch) -> StringMatcher {
+        var matcher = StringMatcher()
+        switch match.matchType {
+        case .exact(let value): matcher.exact = value
+        case .prefix(let value): matcher.prefix = value
+        case .regex(let value): matcher.safeRegex = regexMatcher(value)
+        case nil: break
+        }
+        return matcher
+    }
+
+    static func regexMatcher(_ regex: String) -> Envoy_Type_Matcher_V3_RegexMatcher {
+        var matcher = Envoy_Type_Matcher_V3_RegexMatcher()
+        matcher.regex = regex
+        return matcher
+    }
+
+    // MARK: - Actions
+
+    static func action(_ rule: Istio_Networking_V1alpha3_HTTPRoute, resource: ConfigResource, port: UInt32, in model: MeshModel) -> RouteAction {
+        var action = RouteAction()
+        let destinations = rule.route.count == 1 ? rule.route : rule.route.filter { $0.weight > 0 }
+        if destinations.count == 1 {
+            action.cluster = clusterName(destinations[0].destination, namespace: resource.key.namespace, port: port, in: model)
+        } else {
+            var weighted = Envoy_Config_Route_V3_WeightedCluster()
+            weighted.clusters = destinations.map { destination in
+                var cluster = Envoy_Config_Route_V3_WeightedCluster.ClusterWeight()
+                cluster.name = clusterName(destination.destination, namespace: resource.key.namespace, port: port, in: model)
+                cluster.weight = Google_Protobuf_UInt32Value(UInt32(destination.weight))
+                if destination.hasHeaders {
+                    let ops = headerOperations(destination.headers)
+                    cluster.requestHeadersToAdd = ops.requestAdd
+                    cluster.requestHeadersToRemove = ops.requestRemove
+                    cluster.responseHeadersToAdd = ops.responseAdd
+                    cluster.responseHeadersToRemove = ops.responseRemove
+                    if let host = ops.hostRewrite { cluster.hostRewriteLiteral = host }
+                }
+                return cluster
+            }
+            action.weightedClusters = weighted
+        }
+        if rule.hasRewrite {
+            if !rule.rewrite.uri.isEmpty { action.prefixRewrite = rule.rewrite.uri }
+            if rule.rewrite.hasUriRegexRewrite {
+                var rewrite = Envoy_Type_Matcher_V3_RegexMatchAndSubstitute()
+                rewrite.pattern = regexMatcher(rule.rewrite.uriRegexRewrite.match)
+                rewrite.substitution = rule.rewrite.uriRegexRewrite.rewrite
+                action.regexRewrite = rewrite
+            }
+            if !rule.rewrite.authority.isEmpty { action.hostRewriteLiteral = rule.rewrite.authority }
+        }
+        // Istio's default: no route timeout (Envoy's own default would be 15 s).
+        action.timeout = rule.hasTimeout ? rule.timeout : Google_Protobuf_Duration(seconds: 0)
+        if let retry = retryPolicy(rule) { action.retryPolicy = retry }
+        return action
+    }
+
+    /// `outbound|P|subset|host`: P = destination port, else the service's only port, else the listener port.
+    static func clusterName(_ destination: Istio_Networking_V1alpha3_Destination, namespace: String, port: UInt32, in model: MeshModel) -> String {
+        let host = Names.fullyQualified(destination.host, namespace: namespace)
+        var number = destination.port.number
+        if number == 0 {
+            if let service = model.services[host], service.ports.count == 1 { number = service.ports[0].number } else { number = port }
+        }
+        return Names.outboundCluster(port: number, subset: destination.subset, host: host)
+    }
+
+    static func retryPolicy(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Envoy_Config_Route_V3_RetryPolicy? {
+        var policy = Envoy_Config_Route_V3_RetryPolicy()
+        var previousHosts = Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate()
+        previousHosts.name = "envoy.retry_host_predicates.previous_hosts"
+        previousHosts.typedConfig = Packing.any(Envoy_Extensions_Retry_Host_PreviousHosts_V3_PreviousHostsPredicate())
+        policy.hostSelectionRetryMaxAttempts = 5
+        policy.retryHostPredicate = [previousHosts]
+        guard rule.hasRetries else {
+            policy.numRetries = Google_Protobuf_UInt32Value(2)
+            policy.retryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+            return policy
+        }
+        let retries = rule.retries
+        if retries.attempts <= 0 { return nil }
+        policy.numRetries = Google_Protobuf_UInt32Value(UInt32(retries.attempts))
+        var conditions: [String] = []
+        for item in retries.retryOn.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            if let code = UInt32(item) { policy.retriableStatusCodes.append(code) } else { conditions.append(item) }
+        }
+        if conditions.isEmpty, retries.retryOn.isEmpty {
+            conditions = ["connect-failure", "refused-stream", "unavailable", "cancelled"]
+        }
+        if !policy.retriableStatusCodes.isEmpty || conditions.isEmpty || retries.retryOn.isEmpty, !conditions.contains("retriable-status-codes") {
+            conditions.append("retriable-status-codes")
+        }
+        policy.retryOn = conditions.joined(separator: ",")
+        if retries.hasPerTryTimeout { policy.perTryTimeout = retries.perTryTimeout }
+        if retries.hasRetryIgnorePreviousHosts, !retries.retryIgnorePreviousHosts.value { policy.retryHostPredicate = [] }
+        if retries.hasBackoff {
+            var backOff = Envoy_Config_Route_V3_RetryPolicy.RetryBackOff()
+            backOff.baseInterval = retries.backoff
+            policy.retryBackOff = backOff
+        }
+        return policy
+    }
+
+    static func redirect(_ redirect: Istio_Networking_V1alpha3_HTTPRedirect, port: UInt32) -> Envoy_Config_Route_V3_RedirectAction {
+        var action = Envoy_Config_Route_V3_RedirectAction()
+        if !redirect.authority.isEmpty { action.hostRedirect = redirect.authority }
+        if !redirect.uri.isEmpty { action.pathRedirect = redirect.uri }
+        if !redirect.scheme.isEmpty { action.schemeRedirect = redirect.scheme }
+        switch redirect.redirectPort {
+        case .port(let number): action.portRedirect = number
+        case .derivePort(let selection) where selection == .fromRequestPort: action.portRedirect = port
+        default: break
+        }
+        switch redirect.redirectCode {
+        case 302: action.responseCode = .found
+        case 303: action.responseCode = .seeOther
+        case 307: action.responseCode = .temporaryRedirect
+        case 308: action.responseCode = .permanentRedirect
+        default: action.responseCode = .movedPermanently
+        }
+        return action
+    }
+
+    static func fault(_ fault: Istio_Networking_V1alpha3_HTTPFaultInjection) -> Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault? {
+        var result = Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()
+        var any = false
+        if fault.hasDelay, case .fixedDelay(let delay) = fault.delay.httpDelayType {
+            var config = Envoy_Extensions_Filters_Common_Fault_V3_FaultDelay()
+            config.fixedDelay = delay
+            config.percentage = fraction(percentage: fault.delay.hasPercentage ? fault.delay.percentage.value : nil, legacy: fault.delay.percent)
+            result.delay = config
+            any = true
+        }
+        if fault.hasAbort {
+            var config = Envoy_Extensions_Filters_Http_Fault_V3_FaultAbort()
+            switch fault.abort.errorType {
+            case .httpStatus(let status): config.httpStatus = UInt32(status)
+            case .grpcStatus(let name): config.grpcStatus = grpcStatusCode(name)
+            default: break
+            }
+            config.percentage = fraction(percentage: fault.abort.hasPercentage ? fault.abort.percentage.value : nil, legacy: 0)
+            result.abort = config
+            any = true
+        }
+        return any ? result : nil
+    }
+
+    /// Istio percentage (double) → per-million fraction; no percentage → 0 (nothing injected).
+    static func fraction(percentage: Double?, legacy: Int32) -> Envoy_Type_V3_FractionalPercent {
+        var fraction = Envoy_Type_V3_FractionalPercent()
+        if let percentage {
+            fraction.numerator = UInt32((percentage * 10_000).rounded())
+            fraction.denominator = .million
+        } else {
+            fraction.numerator = UInt32(max(0, legacy))
+            fraction.denominator = .hundred
+        }
+        return fraction
+    }
+
+    static let grpcCodes = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+                            "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                            "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"]
+
+    static func grpcStatusCode(_ name: String) -> UInt32 {
+        UInt32(grpcCodes.firstIndex(of: name.uppercased()) ?? 2)
+    }
+
+    // MARK: - Headers
+
+    struct HeaderOps {
+        var requestAdd: [Envoy_Config_Core_V3_HeaderValueOption] = []
+        var requestRemove: [String] = []
+        var responseAdd: [Envoy_Config_Core_V3_HeaderValueOption] = []
+        var responseRemove: [String] = []
+        var hostRewrite: String?
+    }
+
+    static func headerOperations(_ headers: Istio_Networking_V1alpha3_Headers) -> HeaderOps {
+        var ops = HeaderOps()
+        func options(_ operations: Istio_Networking_V1alpha3_Headers.HeaderOperations, host: inout String?) -> [Envoy_Config_Core_V3_HeaderValueOption] {
+            var result: [Envoy_Config_Core_V3_HeaderValueOption] = []
+            for (action, map) in [(Envoy_Config_Core_V3_HeaderValueOption.HeaderAppendAction.overwriteIfExistsOrAdd, operations.set),
+                                  (.appendIfExistsOrAdd, operations.add)] {
+                for key in map.keys.sorted() {
+                    let lower = key.lowercased()
+                    if lower == ":authority" || lower == "host" {
+                        if host == nil || action == .overwriteIfExistsOrAdd { host = map[key] }
+                        continue
+                    }
+                    if lower.hasPrefix(":") { continue }
+                    var option = Envoy_Config_Core_V3_HeaderValueOption()
+                    option.header.key = key
+                    option.header.value = map[key]!
+                    option.appendAction = action
+                    result.append(option)
+                }
+            }
+            return result
+        }
+        var host: String?
+        ops.requestAdd = options(headers.request, host: &host)
+        ops.hostRewrite = host
+        var ignored: String?
+        ops.responseAdd = options(headers.response, host: &ignored)
+        ops.requestRemove = headers.request.remove.filter { !$0.hasPrefix(":") && $0.lowercased() != "host" }.sorted()
+        ops.responseRemove = headers.response.remove.filter { !$0.hasPrefix(":") && $0.lowercased() != "host" }.sorted()
+        return ops
+    }
+
+    static func applyHeaders(_ headers: Istio_Networking_V1alpha3_Headers, to route: inout Route) {
+        let ops = headerOperations(headers)
+        route.requestHeadersToAdd += ops.requestAdd
+        route.requestHeadersToRemove += ops.requestRemove
+        route.responseHeadersToAdd += ops.responseAdd
+        route.responseHeadersToRemove += ops.responseRemove
+        if let host = ops.hostRewrite, case .route(var action)? = route.action, action.hostRewriteSpecifier == nil {
+            action.hostRewriteLiteral = host
+            route.route = action
+        }
+    }
+}
+
+extension Google_Protobuf_Value {
+    init(stringValue: String) {
+        self.init()
+        self.kind = .stringValue(stringValue)
+    }
+}

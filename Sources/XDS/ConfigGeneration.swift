@@ -1,0 +1,84 @@
+import Mesh
+import Snapshot
+import Synchronization
+import Translation
+
+/// Proxies that receive identical config: same kind, namespace, labels and generator.
+public struct ProxyClass: Hashable, Sendable {
+    public var kind: Proxy.Kind
+    public var namespace: String
+    public var labels: [String: String]
+    public var proxyless: Bool
+
+    public init(_ proxy: Proxy) {
+        kind = proxy.kind
+        namespace = proxy.namespace
+        labels = proxy.labels
+        proxyless = proxy.isProxylessGRPC
+    }
+}
+
+/// The config of one snapshot: its mesh model, and the encoded resources per proxy class,
+/// translated and serialized once, then shared by every connection of that class.
+public final class ConfigGeneration: Sendable {
+    public let snapshotVersion: UInt64
+    public let model: MeshModel
+    private let cache = Mutex<[ProxyClass: EncodedConfig]>([:])
+
+    public init(snapshot: Snapshot) {
+        snapshotVersion = snapshot.version
+        model = MeshModel(snapshot: snapshot)
+    }
+
+    /// The encoded config for a proxy (computed on first use for its class).
+    public func config(for proxy: Proxy) -> EncodedConfig {
+        let key = ProxyClass(proxy)
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        let encoded = EncodedConfig(Translator.config(for: proxy, in: model))
+        return cache.withLock { cache in
+            if let raced = cache[key] { return raced }
+            cache[key] = encoded
+            return encoded
+        }
+    }
+}
+
+/// Hands the latest generation to every connection. Subscribers get a wake-up, not a queue:
+/// a slow connection that misses several generations simply reads the newest.
+public final class GenerationBroadcaster: Sendable {
+    private struct State {
+        var latest: ConfigGeneration
+        var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
+
+    public init(initial: ConfigGeneration) {
+        state = Mutex(State(latest: initial))
+    }
+
+    public var latest: ConfigGeneration { state.withLock { $0.latest } }
+
+    public func publish(_ generation: ConfigGeneration) {
+        state.withLock { state in
+            state.latest = generation
+            for continuation in state.subscribers.values { continuation.yield() }
+        }
+    }
+
+    /// Wake-ups, one per publish (coalesced when the subscriber is behind).
+    public func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.subscribers[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+}

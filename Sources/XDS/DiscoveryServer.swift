@@ -1,0 +1,54 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Snapshot
+
+/// The ADS server: serves the latest snapshot's config to every connected proxy and pushes each
+/// debounced snapshot change.
+public final class DiscoveryServer: Sendable {
+    public let broadcaster: GenerationBroadcaster
+    public let status = SyncStatusRegistry()
+    let store: SnapshotStore
+    let debouncer: PushDebouncer
+    let transport: HTTP2ServerTransport.Posix
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - host, port: where to listen (port 0 picks a free one; see ``listeningPort()``).
+    public init(store: SnapshotStore, host: String, port: Int, debouncer: PushDebouncer = PushDebouncer(),
+                maxMessageBytes: Int = 64 << 20, logger: Logger = Logger(label: "swiftpilot.xds")) {
+        self.store = store
+        self.debouncer = debouncer
+        self.logger = logger
+        broadcaster = GenerationBroadcaster(initial: ConfigGeneration(snapshot: store.current))
+        transport = .http2NIOPosix(
+            address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageBytes })
+        let ads = AggregatedDiscoveryService(broadcaster: broadcaster, status: status, logger: logger)
+        server = GRPCServer(transport: transport, services: [ads])
+    }
+
+    /// The bound port, once listening.
+    public func listeningPort() async throws -> Int {
+        guard let ipv4 = try await transport.listeningAddress.ipv4 else { return 0 }
+        return ipv4.port
+    }
+
+    /// Serves until cancelled.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.server.serve() }
+            group.addTask {
+                await self.debouncer.run(changes: self.store.changes()) { snapshot in
+                    self.logger.info("pushing snapshot", metadata: ["version": "\(snapshot.version)", "resources": "\(snapshot.resourceCount)"])
+                    self.broadcaster.publish(ConfigGeneration(snapshot: snapshot))
+                }
+            }
+            group.addTask {
+                await waitUntilCancelled()
+                self.server.beginGracefulShutdown()
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import EnvoyAPI
+import Foundation
+import Mesh
+import SwiftProtobuf
+
+public typealias DiscoveryRequest = Envoy_Service_Discovery_V3_DiscoveryRequest
+public typealias DiscoveryResponse = Envoy_Service_Discovery_V3_DiscoveryResponse
+
+/// The state of one state-of-the-world stream: subscriptions, what was sent, what was ACKed.
+///
+/// Pure: requests and new configs go in, responses to send come out. Rules (xDS protocol):
+/// - a request whose nonce is not the latest sent for its type is stale and ignored;
+/// - a NACK (`error_detail`) is recorded and the rejected version is not sent again;
+/// - an ACK is answered only when its subscription changed;
+/// - every CDS response is followed by an EDS response (clusters warm only on a fresh EDS answer);
+/// - pushes go in the order CDS, EDS, LDS, RDS.
+public struct SotWStream: Sendable {
+    public struct TypeState: Sendable {
+        /// Explicit names; empty with `wildcard` = everything.
+        public var names: Set<String> = []
+        public var wildcard = false
+        public var subscribed = false
+        public var sentVersion: String?
+        public var sentNonce: String?
+        public var ackedVersion: String?
+        public var nackedVersion: String?
+        public var nack: String?
+        public var everNamed = false
+    }
+
+    /// What the caller should know about a handled request.
+    public enum Event: Sendable, Equatable {
+        case ack(XDSType, version: String)
+        case nack(XDSType, version: String, message: String)
+        case stale(XDSType)
+        case unknownType(String)
+    }
+
+    public private(set) var types: [XDSType: TypeState] = [:]
+    private var nonceCounter: UInt64 = 0
+    private var config: EncodedConfig = EncodedConfig()
+    public private(set) var events: [Event] = []
+
+    public init() {}
+
+    public func state(_ type: XDSType) -> TypeState? { types[type] }
+
+    /// Handles one request against the current config; returns the responses to send.
+    public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [DiscoveryResponse] {
+        self.config = config
+        events.removeAll()
+        guard let type = XDSType(rawValue: request.typeURL) else {
+            events.append(.unknownType(request.typeURL))
+            return []
+        }
+        var state = types[type] ?? TypeState()
+        defer { types[type] = state }
+        let nonce = request.responseNonce
+        if !nonce.isEmpty, state.sentNonce != nil, nonce != state.sentNonce {
+            events.append(.stale(type))
+            return []
+        }
+        let names = Set(request.resourceNames)
+        let previousNames = state.names
+        let previousWildcard = state.wildcard
+        if !names.isEmpty { state.everNamed = true }
+        state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
+        state.names = names.subtracting(["*"])
+        state.subscribed = true
+        if request.hasErrorDetail, !nonce.isEmpty {
+            state.nack = request.errorDetail.message
+            state.nackedVersion = state.sentVersion
+            events.append(.nack(type, version: state.sentVersion ?? "", message: request.errorDetail.message))
+            return []
+        }
+        if !nonce.isEmpty, nonce == state.sentNonce {
+            state.ackedVersion = request.versionInfo
+            state.nack = nil
+            state.nackedVersion = nil
+            events.append(.ack(type, version: request.versionInfo))
+            guard previousNames != state.names || previousWildcard != state.wildcard else { return [] }
+        }
+        guard let response = response(for: type, state: &state, force: true) else { return [] }
+        var out = [response]
+        if type == .cluster, var eds = types[.endpoint], eds.subscribed,
+           let edsResponse = self.response(for: .endpoint, state: &eds, force: true) {
+            types[.endpoint] = eds
+            out.append(edsResponse)
+        }
+        return out
+    }
+
+    /// A new config: the responses to push, in CDS, EDS, LDS, RDS order.
+    public mutating func push(config: EncodedConfig) -> [DiscoveryResponse] {
+        self.config = config
+        var out: [DiscoveryResponse] = []
+        var clustersSent = false
+        for type in XDSType.allCases {
+            guard var state = types[type], state.subscribed else { continue }
+            let force = type == .endpoint && clustersSent
+            if let response = response(for: type, state: &state, force: force) {
+                out.append(response)
+                if type == .cluster { clustersSent = true }
+            }
+            types[type] = state
+        }
+        return out
+    }
+
+    /// The resources a subscription covers. EDS also covers every EDS cluster of the config,
+    /// so clusters added by a CDS push warm from the EDS response that follows it.
+    func resources(for type: XDSType, state: TypeState) -> [EncodedResource] {
+        let all = config[type]
+        if state.wildcard { return all.values.sorted { $0.name < $1.name } }
+        var names = state.names
+        if type == .endpoint { names.formUnion(config.edsClusterNames) }
+        return names.compactMap { all[$0] }.sorted { $0.name < $1.name }
+    }
+
+    private mutating func response(for type: XDSType, state: inout TypeState, force: Bool) -> DiscoveryResponse? {
+        let resources = resources(for: type, state: state)
+        let version = EncodedConfig.version(of: resources)
+        if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
+        if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
+        nonceCounter += 1
+        var response = DiscoveryResponse()
+        response.typeURL = type.typeURL
+        response.versionInfo = version
+        response.nonce = String(nonceCounter)
+        response.resources = resources.map(\.any)
+        state.sentVersion = version
+        state.sentNonce = response.nonce
+        return response
+    }
+}

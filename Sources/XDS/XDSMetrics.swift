@@ -1,0 +1,43 @@
+import Metrics
+
+/// Istio-compatible xDS metrics (`pilot_xds`, `pilot_xds_pushes`, `pilot_total_xds_rejects`, …).
+public struct XDSMetrics: Sendable {
+    public init() {}
+
+    private static let connections = Gauge(label: "pilot_xds")
+    private static let convergence = Timer(label: "pilot_proxy_convergence_time", preferredDisplayUnit: .seconds)
+
+    func connected(_ delta: Int) {
+        Self.connectionCount.add(delta)
+        Self.connections.record(Self.connectionCount.value)
+    }
+
+    private static let connectionCount = AtomicCounter()
+
+    func pushed(type: XDSType, bytes: Int) {
+        Counter(label: "pilot_xds_pushes", dimensions: [("type", type.shortName.lowercased())]).increment()
+        Counter(label: "pilot_xds_sent_bytes", dimensions: [("type", type.shortName.lowercased())]).increment(by: bytes)
+    }
+
+    func rejected(type: XDSType) {
+        Counter(label: "pilot_total_xds_rejects", dimensions: [("type", type.shortName.lowercased())]).increment()
+    }
+
+    func staleNonce(type: XDSType) {
+        Counter(label: "pilot_xds_expired_nonce", dimensions: [("type", type.shortName.lowercased())]).increment()
+    }
+
+    /// Time from sending a version to the proxy's ACK of it.
+    func converged(after seconds: Double) {
+        Self.convergence.recordNanoseconds(Int64(seconds * 1e9))
+    }
+}
+
+import Synchronization
+
+final class AtomicCounter: Sendable {
+    private let storage = Atomic<Int>(0)
+    func add(_ delta: Int) { storage.add(delta, ordering: .relaxed) }
+    var value: Int { storage.load(ordering: .relaxed) }
+    func next() -> Int { storage.add(1, ordering: .relaxed).newValue }
+}

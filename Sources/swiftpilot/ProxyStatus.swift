@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import XDS
+
+/// `swiftpilot proxy-status`: a table of every proxy's sync state, like `istioctl proxy-status`.
+struct ProxyStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy-status",
+        abstract: "Show each connected proxy's sync state per type (SYNCED, STALE, NACKED, NOT SENT).")
+
+    @Option(help: "SwiftPilot admin address.")
+    var admin: String = "127.0.0.1:15014"
+
+    func run() async throws {
+        guard let url = URL(string: "http://\(admin)/debug/syncz") else { throw ValidationError("bad --admin '\(admin)'") }
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ValidationError("cannot reach SwiftPilot admin at \(url): \(error.localizedDescription)")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let proxies = try decoder.decode([ProxySyncStatus].self, from: data)
+        print(Self.table(proxies))
+    }
+
+    static func table(_ proxies: [ProxySyncStatus]) -> String {
+        var rows = [["NAME", "KIND", "NAMESPACE", "CDS", "EDS", "LDS", "RDS", "SNAPSHOT"]]
+        for proxy in proxies {
+            let states = ["CDS", "EDS", "LDS", "RDS"].map { type -> String in
+                guard let status = proxy.types[type] else { return "NOT SENT" }
+                return status.nack.map { "NACKED (\($0.prefix(60)))" } ?? status.state
+            }
+            rows.append([proxy.nodeID, proxy.proxyKind, proxy.namespace] + states + [proxy.snapshotVersion.map { "v\($0)" } ?? "-"])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import IstioAPI
+import Snapshot
+import Testing
+
+func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [String: String] = [:]) -> ConfigResource {
+    var entry = ServiceEntry()
+    entry.hosts = [host]
+    return ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: namespace, name: name), spec: .serviceEntry(entry), labels: labels)
+}
+
+@Suite struct SnapshotTests {
+    @Test func replaceReportsAddedChangedRemoved() {
+        let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com"), serviceEntry("a", "y", host: "y.com")])]))
+        #expect(first.snapshot.version == 1)
+        #expect(first.diff.changes[.serviceEntry]?.added == ["a/x", "a/y"])
+
+        let second = first.snapshot.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x2.com"), serviceEntry("a", "z", host: "z.com")])]))
+        #expect(second.snapshot.version == 2)
+        #expect(second.diff.changes[.serviceEntry] == SnapshotDiff.Changes(added: ["a/z"], changed: ["a/x"], removed: ["a/y"]))
+        #expect(second.snapshot[.serviceEntry].version == 2)
+        #expect(first.snapshot.resources(.serviceEntry).map(\.key.name) == ["x", "y"], "the older snapshot is unchanged")
+    }
+
+    @Test func sameContentIsANoOpWithTheSameVersion() {
+        let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
+        var again = serviceEntry("a", "x", host: "x.com")
+        again.version = "another producer version"
+        let next = first.applying(SnapshotUpdate([.serviceEntry: .replace([again])]))
+        #expect(next.diff.isEmpty)
+        #expect(next.snapshot.version == first.version)
+    }
+
+    @Test func labelsAreContent() {
+        let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
+        let next = first.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com", labels: ["k": "v"])])]))
+        #expect(next.diff.changes[.serviceEntry]?.changed == ["a/x"])
+    }
+
+    @Test func patchUpsertsAndRemoves() {
+        let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
+        let next = first.applying(SnapshotUpdate([.serviceEntry: .patch(upsert: [serviceEntry("a", "y", host: "y.com")], remove: ["a/x", "a/missing"])]))
+        #expect(next.diff.changes[.serviceEntry] == SnapshotDiff.Changes(added: ["a/y"], removed: ["a/x"]))
+        #expect(next.snapshot.resources(.serviceEntry).map(\.key.name) == ["y"])
+    }
+
+    @Test func diffBetweenSnapshotsMatchesApply() {
+        let a = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
+        let (b, diff) = a.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "y", host: "y.com")])]))
+        #expect(b.diff(from: a) == diff)
+    }
+
+    @Test func storePublishesChangesAndKeepsBoundedHistory() async {
+        let store = SnapshotStore(historyLimit: 2)
+        var changes = store.changes().makeAsyncIterator()
+        let initial = await changes.next()
+        #expect(initial?.snapshot.version == 0)
+        for index in 0..<3 {
+            store.apply(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "h\(index).com")])]))
+        }
+        store.apply(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "h2.com")])]))
+        #expect(store.current.version == 3)
+        #expect(store.history.map(\.version) == [2, 3])
+        let published = await changes.next()
+        #expect(published?.diff.changes[.serviceEntry]?.added == ["a/x"])
+    }
+
+    @Test func resourceNamesMustBeNamespaceSlashName() throws {
+        #expect(try ConfigKey(kind: .gateway, resourceName: "ns/gw").namespace == "ns")
+        for bad in ["gw", "/gw", "ns/", "a/b/c"] {
+            #expect(throws: ResourceNameError.self) { try ConfigKey(kind: .gateway, resourceName: bad) }
+        }
+    }
+
+    @Test func kindsAcceptEveryAPIVersionAlias() {
+        #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1alpha3/VirtualService") == .virtualService)
+        #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1beta1/VirtualService") == .virtualService)
+        #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1/VirtualService") == .virtualService)
+        #expect(ConfigKind(mcpTypeURL: "security.istio.io/v1/AuthorizationPolicy") == nil)
+        #expect(ConfigKind(bodyTypeURL: "type.googleapis.com/istio.networking.v1beta1.Gateway") == .gateway)
+        #expect(ConfigKind.envoyFilter.mcpTypeURL == "networking.istio.io/v1alpha3/EnvoyFilter")
+        #expect(ConfigKind.serviceEntry.legacyCollection == "istio/networking/v1alpha3/serviceentries")
+    }
+}
