@@ -34,7 +34,10 @@ public enum ConfigKind: String, CaseIterable, Sendable, Codable, Comparable, Cus
     public var bodyTypeURL: String { "type.googleapis.com/istio.networking.v1alpha3.\(rawValue)" }
 
     /// The legacy (Galley-era) MCP collection name: `istio/networking/v1alpha3/virtualservices`.
-    public var legacyCollection: String { "istio/networking/v1alpha3/\(rawValue.lowercased())s" }
+    public var legacyCollection: String {
+        let name = rawValue.lowercased()
+        return "istio/networking/v1alpha3/" + (name.hasSuffix("y") ? name.dropLast() + "ies" : name + "s")
+    }
 
     /// The kind named by an MCP-over-xDS type URL (`networking.istio.io/<v1alpha3|v1beta1|v1>/<Kind>`).
     public init?(mcpTypeURL: String) {

@@ -1,0 +1,45 @@
+import IstioAPI
+import MCP
+import Snapshot
+import Testing
+
+func entry(_ name: String, host: String, origin: String) -> ConfigResource {
+    var spec = ServiceEntry()
+    spec.hosts = [host]
+    return ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: name), spec: .serviceEntry(spec), origin: origin)
+}
+
+@Suite struct ConfigAggregatorTests {
+    @Test func firstConfiguredSourceWinsOnDuplicates() {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["a", "b"])
+        aggregator.replace(source: "b", kind: .serviceEntry, with: [entry("x", host: "from-b", origin: "b")])
+        aggregator.replace(source: "a", kind: .serviceEntry, with: [entry("x", host: "from-a", origin: "a"), entry("y", host: "y", origin: "a")])
+        guard case .serviceEntry(let spec)? = store.current.resource(ConfigKey(kind: .serviceEntry, namespace: "ns", name: "x"))?.spec else {
+            Issue.record("ns/x missing")
+            return
+        }
+        #expect(spec.hosts == ["from-a"])
+        #expect(aggregator.conflicts.map(\.winner) == ["a"])
+        #expect(aggregator.conflicts.map(\.loser) == ["b"])
+        #expect(store.current.resources(.serviceEntry).count == 2)
+    }
+
+    @Test func aSourceRemovingItsResourceRevealsTheOtherSourcesCopy() {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["a", "b"])
+        aggregator.replace(source: "a", kind: .serviceEntry, with: [entry("x", host: "from-a", origin: "a")])
+        aggregator.replace(source: "b", kind: .serviceEntry, with: [entry("x", host: "from-b", origin: "b")])
+        let diff = aggregator.replace(source: "a", kind: .serviceEntry, with: [])
+        #expect(diff.changes[.serviceEntry]?.changed == ["ns/x"])
+        #expect(store.current.resource(ConfigKey(kind: .serviceEntry, namespace: "ns", name: "x"))?.origin == "b")
+        #expect(aggregator.conflicts.isEmpty)
+    }
+
+    @Test func syncedKindsAreTrackedPerSource() {
+        let aggregator = ConfigAggregator(store: SnapshotStore(), sources: ["a"])
+        #expect(aggregator.syncedKinds(source: "a").isEmpty)
+        aggregator.replace(source: "a", kind: .gateway, with: [])
+        #expect(aggregator.syncedKinds(source: "a") == [.gateway], "an empty response still counts as synced")
+    }
+}

@@ -1,0 +1,181 @@
+import EnvoyAPI
+import Mesh
+import Testing
+import Translation
+@testable import XDS
+
+/// Config with EDS clusters `c0…cN-1`, their assignments, one listener and one route.
+func config(clusters: Int = 2, endpointPort: UInt32 = 8000, route: String = "r1") -> EncodedConfig {
+    var proxy = ProxyConfig()
+    for index in 0..<clusters {
+        var cluster = Cluster()
+        cluster.name = "c\(index)"
+        cluster.type = .eds
+        proxy.clusters.append(cluster)
+        var assignment = ClusterLoadAssignment()
+        assignment.clusterName = "c\(index)"
+        var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        var target = Envoy_Config_Endpoint_V3_Endpoint()
+        target.address = .socket("127.0.0.1", port: endpointPort)
+        endpoint.endpoint = target
+        group.lbEndpoints = [endpoint]
+        assignment.endpoints = [group]
+        proxy.endpoints.append(assignment)
+    }
+    proxy.listeners = [ListenerBuilder.httpListener(port: 8080, routeName: "http.8080")]
+    var routeConfiguration = RouteConfiguration()
+    routeConfiguration.name = "http.8080"
+    var host = Envoy_Config_Route_V3_VirtualHost()
+    host.name = route
+    host.domains = ["*"]
+    routeConfiguration.virtualHosts = [host]
+    proxy.routes = [routeConfiguration]
+    return EncodedConfig(proxy)
+}
+
+func request(_ type: XDSType, names: [String] = [], nonce: String = "", version: String = "", error: String? = nil) -> DiscoveryRequest {
+    var request = DiscoveryRequest()
+    request.typeURL = type.typeURL
+    request.resourceNames = names
+    request.responseNonce = nonce
+    request.versionInfo = version
+    if let error {
+        request.errorDetail.code = 3
+        request.errorDetail.message = error
+    }
+    return request
+}
+
+func names(_ response: DiscoveryResponse) -> [String] {
+    response.resources.map { any in
+        switch any.typeURL {
+        case XDSType.cluster.typeURL: (try? Cluster(serializedBytes: any.value))?.name ?? "?"
+        case XDSType.endpoint.typeURL: (try? ClusterLoadAssignment(serializedBytes: any.value))?.clusterName ?? "?"
+        case XDSType.listener.typeURL: (try? Listener(serializedBytes: any.value))?.name ?? "?"
+        default: (try? RouteConfiguration(serializedBytes: any.value))?.name ?? "?"
+        }
+    }
+}
+
+@Suite struct SotWStreamTests {
+    /// Subscribes like Envoy: CDS wildcard, EDS for the clusters, LDS wildcard, RDS by name; ACKs everything.
+    func subscribed(_ stream: inout SotWStream, _ config: EncodedConfig) -> [XDSType: DiscoveryResponse] {
+        var last: [XDSType: DiscoveryResponse] = [:]
+        for response in stream.handle(request(.cluster), config: config) { last[XDSType(rawValue: response.typeURL)!] = response }
+        _ = stream.handle(request(.cluster, nonce: last[.cluster]!.nonce, version: last[.cluster]!.versionInfo), config: config)
+        for response in stream.handle(request(.endpoint, names: ["c0", "c1"]), config: config) { last[.endpoint] = response }
+        _ = stream.handle(request(.endpoint, names: ["c0", "c1"], nonce: last[.endpoint]!.nonce, version: last[.endpoint]!.versionInfo), config: config)
+        for response in stream.handle(request(.listener), config: config) { last[.listener] = response }
+        _ = stream.handle(request(.listener, nonce: last[.listener]!.nonce, version: last[.listener]!.versionInfo), config: config)
+        for response in stream.handle(request(.route, names: ["http.8080"]), config: config) { last[.route] = response }
+        _ = stream.handle(request(.route, names: ["http.8080"], nonce: last[.route]!.nonce, version: last[.route]!.versionInfo), config: config)
+        return last
+    }
+
+    @Test func initialWildcardRequestGetsTheFullSet() {
+        var stream = SotWStream()
+        let responses = stream.handle(request(.cluster), config: config(clusters: 3))
+        #expect(responses.count == 1)
+        #expect(names(responses[0]) == ["c0", "c1", "c2"])
+        #expect(!responses[0].nonce.isEmpty && !responses[0].versionInfo.isEmpty)
+    }
+
+    @Test func ackWithUnchangedSubscriptionIsNotAnswered() {
+        var stream = SotWStream()
+        let first = stream.handle(request(.cluster), config: config())[0]
+        let answer = stream.handle(request(.cluster, nonce: first.nonce, version: first.versionInfo), config: config())
+        #expect(answer.isEmpty)
+        #expect(stream.events == [.ack(.cluster, version: first.versionInfo)])
+        #expect(stream.state(.cluster)?.ackedVersion == first.versionInfo)
+    }
+
+    @Test func staleNonceIsIgnored() {
+        var stream = SotWStream()
+        let first = stream.handle(request(.route, names: ["http.8080"]), config: config())[0]
+        _ = stream.push(config: config(route: "r2"))
+        // A request still carrying the first nonce crosses the second response: ignored.
+        let answer = stream.handle(request(.route, names: ["http.8080", "other"], nonce: first.nonce), config: config(route: "r2"))
+        #expect(answer.isEmpty)
+        #expect(stream.events == [.stale(.route)])
+    }
+
+    @Test func nackIsRecordedAndTheRejectedVersionIsNotResent() {
+        var stream = SotWStream()
+        var current = config()
+        _ = subscribed(&stream, current)
+        current = config(route: "bad")
+        let pushed = stream.push(config: current)
+        #expect(pushed.map(\.typeURL) == [XDSType.route.typeURL])
+        let answer = stream.handle(request(.route, names: ["http.8080"], nonce: pushed[0].nonce, version: "old", error: "rejected"), config: current)
+        #expect(answer.isEmpty)
+        #expect(stream.events == [.nack(.route, version: pushed[0].versionInfo, message: "rejected")])
+        #expect(stream.state(.route)?.nack == "rejected")
+        // Same config again (any other trigger): nothing is resent.
+        #expect(stream.push(config: current).isEmpty)
+        // A new config is sent.
+        let fixed = stream.push(config: config(route: "fixed"))
+        #expect(fixed.map(\.typeURL) == [XDSType.route.typeURL])
+    }
+
+    @Test func clusterChangeIsFollowedByEndpointsEvenWhenUnchanged() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config(clusters: 2))
+        let pushed = stream.push(config: config(clusters: 3))
+        #expect(pushed.map(\.typeURL) == [XDSType.cluster.typeURL, XDSType.endpoint.typeURL])
+        #expect(names(pushed[1]).contains("c2"), "the new cluster's endpoints come with the push so it can warm")
+    }
+
+    @Test func pushesGoInMakeBeforeBreakOrder() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config(clusters: 2, endpointPort: 1, route: "a"))
+        var changed = config(clusters: 3, endpointPort: 2, route: "b")
+        changed.resources[.listener] = EncodedConfig.index([EncodedResource(name: "0.0.0.0_9090", message: ListenerBuilder.httpListener(port: 9090, routeName: "http.8080"))])
+        let pushed = stream.push(config: changed)
+        #expect(pushed.map { XDSType(rawValue: $0.typeURL)! } == [.cluster, .endpoint, .listener, .route])
+    }
+
+    @Test func endpointChangeTouchesOnlyEDS() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config(endpointPort: 1))
+        let pushed = stream.push(config: config(endpointPort: 2))
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+    }
+
+    @Test func subscriptionChangeOnAckIsAnswered() {
+        var stream = SotWStream()
+        let current = config(clusters: 3)
+        let first = stream.handle(request(.endpoint, names: ["c0"]), config: current)[0]
+        #expect(names(first) == ["c0", "c1", "c2"] || names(first) == ["c0"])
+        let answer = stream.handle(request(.endpoint, names: ["c0", "c1"], nonce: first.nonce, version: first.versionInfo), config: current)
+        #expect(answer.count == 1)
+    }
+
+    @Test func unsubscribingFromRoutesNarrowsTheResponse() {
+        var stream = SotWStream()
+        var current = config()
+        var extra = RouteConfiguration()
+        extra.name = "http.9090"
+        current.resources[.route]!["http.9090"] = EncodedResource(name: "http.9090", message: extra)
+        let first = stream.handle(request(.route, names: ["http.8080", "http.9090"]), config: current)[0]
+        #expect(names(first) == ["http.8080", "http.9090"])
+        let narrowed = stream.handle(request(.route, names: ["http.9090"], nonce: first.nonce, version: first.versionInfo), config: current)
+        #expect(narrowed.count == 1)
+        #expect(names(narrowed[0]) == ["http.9090"])
+    }
+
+    @Test func aNonceThisStreamNeverIssuedStartsASubscription() {
+        var stream = SotWStream()
+        // istiod's MCP client puts a timestamp in the nonce of its first requests.
+        let responses = stream.handle(request(.cluster, nonce: "2026-11-27 08:00:00 +0000 UTC"), config: config())
+        #expect(responses.count == 1)
+    }
+
+    @Test func versionsAreStableForTheSameContent() {
+        var a = SotWStream()
+        var b = SotWStream()
+        let first = a.handle(request(.cluster), config: config())[0]
+        let second = b.handle(request(.cluster), config: config())[0]
+        #expect(first.versionInfo == second.versionInfo)
+    }
+}
