@@ -20,24 +20,22 @@ public enum IstioYAML {
     ]
 
     /// Decodes every document of `text`. `file` names the input in errors; `origin` is the source id.
+    ///
+    /// Documents are split on `---` lines and parsed one by one, so a YAML syntax error loses only
+    /// its own document.
     public static func decode(_ text: String, file: String, origin: String = "", defaultNamespace: String = "default") -> Result {
         var result = Result()
-        let nodes: [Node]
-        do {
-            nodes = try Array(compose_all(yaml: text))
-        } catch {
-            result.errors.append(ConfigDecodingError(location: file, reason: "not valid YAML: \(error)"))
-            return result
-        }
-        for (index, node) in nodes.enumerated() {
-            let line = node.mark.map { " (line \($0.line))" } ?? ""
-            let location = "\(file): document \(index + 1)\(line)"
+        for (index, document) in documents(of: text).enumerated() {
+            let location = "\(file): document \(index + 1) (line \(document.line))"
             do {
+                guard let node = try compose(yaml: document.text) else { continue }
                 if let resource = try decodeDocument(node, location: location, origin: origin, defaultNamespace: defaultNamespace) {
                     result.resources.append(resource)
                 }
             } catch let error as ConfigDecodingError {
                 result.errors.append(error)
+            } catch let error as YamlError {
+                result.errors.append(ConfigDecodingError(location: location, reason: "not valid YAML: \(describe(error, lineOffset: document.line - 1))"))
             } catch {
                 result.errors.append(ConfigDecodingError(location: location, reason: "\(error)"))
             }
@@ -45,8 +43,43 @@ public enum IstioYAML {
         return result
     }
 
+    /// The documents of a multi-document text, with the line each starts on (1-based).
+    static func documents(of text: String) -> [(text: String, line: Int)] {
+        var documents: [(text: String, line: Int)] = []
+        var current: [Substring] = []
+        var start = 1
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line == "---" || line.hasPrefix("--- ") || line.hasPrefix("---\t") || line == "---\r" {
+                documents.append((current.joined(separator: "\n"), start))
+                current = []
+                start = number + 2
+            } else {
+                current.append(line)
+            }
+        }
+        documents.append((current.joined(separator: "\n"), start))
+        // Documents holding only blank lines and comments are skipped.
+        return documents.filter { document in
+            document.text.split(separator: "\n").contains { line in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+            }
+        }
+    }
+
+    static func describe(_ error: YamlError, lineOffset: Int) -> String {
+        switch error {
+        case .scanner(let context, let problem, let mark, _):
+            return "\(context.map { "\($0.text) " } ?? "")\(problem) at line \(mark.line + lineOffset), column \(mark.column)"
+        case .parser(let context, let problem, let mark, _):
+            return "\(context.map { "\($0.text) " } ?? "")\(problem) at line \(mark.line + lineOffset), column \(mark.column)"
+        default:
+            return "\(error)"
+        }
+    }
+
     static func decodeDocument(_ node: Node, location: String, origin: String, defaultNamespace: String) throws -> ConfigResource? {
-        let value = jsonValue(Constructor.default.any(from: node))
+        let value = jsonValue(node)
         if value is NSNull { return nil }
         guard let object = value as? [String: Any] else {
             throw ConfigDecodingError(location: location, reason: "a document must be a mapping with apiVersion, kind, metadata and spec")
@@ -114,38 +147,35 @@ public enum IstioYAML {
         for (key, item) in map {
             switch item {
             case let s as String: result[key] = s
-            case let n as NSNumber: result[key] = n.stringValue
+            case let b as Bool: result[key] = b ? "true" : "false"
+            case let i as Int: result[key] = String(i)
+            case let d as Double: result[key] = String(d)
             default: throw ConfigDecodingError(location: location, resource: resource, field: "\(field).\(key)", reason: "must be a string")
             }
         }
         return result
     }
 
-    /// Turns what Yams constructs into values `JSONSerialization` accepts.
-    static func jsonValue(_ value: Any) -> Any {
-        switch value {
-        case let map as [AnyHashable: Any]:
+    /// The JSON value of a YAML node. Scalars keep YAML's core types (int, float, bool, null);
+    /// everything else, timestamps included, stays the string that was written.
+    static func jsonValue(_ node: Node) -> Any {
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .int: return node.int ?? scalar.string
+            case .float: return node.float ?? scalar.string
+            case .bool: return node.bool ?? scalar.string
+            case .null: return NSNull()
+            default: return scalar.string
+            }
+        case .mapping(let mapping):
             var object: [String: Any] = [:]
-            for (key, item) in map { object["\(key)"] = jsonValue(item) }
+            for (key, value) in mapping { object[key.string ?? "\(key)"] = jsonValue(value) }
             return object
-        case let list as [Any]:
-            return list.map(jsonValue)
-        case let date as Date:
-            return ISO8601DateFormatter().string(from: date)
-        case let data as Data:
-            return data.base64EncodedString()
-        case is NSNull:
+        case .sequence(let sequence):
+            return sequence.map(jsonValue)
+        case .alias:
             return NSNull()
-        case let s as String:
-            return s
-        case let b as Bool:
-            return b
-        case let i as Int:
-            return i
-        case let d as Double:
-            return d
-        default:
-            return "\(value)"
         }
     }
 }

@@ -25,8 +25,15 @@ public final class DiscoveryServer: Sendable {
         transport = .http2NIOPosix(
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageBytes })
-        let ads = AggregatedDiscoveryService(broadcaster: broadcaster, status: status, logger: logger)
-        server = GRPCServer(transport: transport, services: [ads])
+        let streams = DiscoveryStreams(broadcaster: broadcaster, status: status, logger: logger)
+        server = GRPCServer(transport: transport, services: [
+            AggregatedDiscoveryService(streams: streams),
+            ClusterDiscoveryService(streams: streams),
+            EndpointDiscoveryService(streams: streams),
+            ListenerDiscoveryService(streams: streams),
+            RouteDiscoveryService(streams: streams),
+            ClientStatusService(status: status, broadcaster: broadcaster),
+        ])
     }
 
     /// The bound port, once listening.

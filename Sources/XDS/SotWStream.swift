@@ -30,8 +30,10 @@ public struct SotWStream: Sendable {
 
     /// What the caller should know about a handled request.
     public enum Event: Sendable, Equatable {
-        case ack(XDSType, version: String)
-        case nack(XDSType, version: String, message: String)
+        /// The response with this nonce was applied.
+        case ack(XDSType, nonce: String)
+        /// The response with this nonce was rejected.
+        case nack(XDSType, nonce: String, message: String)
         case stale(XDSType)
         case unknownType(String)
     }
@@ -70,14 +72,14 @@ public struct SotWStream: Sendable {
         if request.hasErrorDetail, !nonce.isEmpty {
             state.nack = request.errorDetail.message
             state.nackedVersion = state.sentVersion
-            events.append(.nack(type, version: state.sentVersion ?? "", message: request.errorDetail.message))
+            events.append(.nack(type, nonce: nonce, message: request.errorDetail.message))
             return []
         }
         if !nonce.isEmpty, nonce == state.sentNonce {
             state.ackedVersion = request.versionInfo
             state.nack = nil
             state.nackedVersion = nil
-            events.append(.ack(type, version: request.versionInfo))
+            events.append(.ack(type, nonce: nonce))
             guard previousNames != state.names || previousWildcard != state.wildcard else { return [] }
         }
         guard let response = response(for: type, state: &state, force: true) else { return [] }

@@ -13,6 +13,8 @@ public struct ProxySyncStatus: Sendable, Codable {
         /// Set while the latest response of this type was rejected.
         public var nack: String?
         public var nackedVersion: String?
+        /// The Istio objects (`Kind namespace/name`) behind the rejected resources.
+        public var nackSources: [String]?
         public var resourceCount: Int = 0
 
         /// SYNCED (latest sent is ACKed), NACKED, STALE (sent, not yet ACKed), NOT SENT.
@@ -28,6 +30,8 @@ public struct ProxySyncStatus: Sendable, Codable {
     public var proxyKind: String
     public var namespace: String
     public var connectedAt: Date
+    /// `sotw` or `delta`.
+    public var transport: String = "sotw"
     public var snapshotVersion: UInt64?
     public var types: [String: TypeStatus] = [:]
 }
@@ -35,11 +39,26 @@ public struct ProxySyncStatus: Sendable, Codable {
 /// Every connected proxy's sync status, for `/debug/syncz` and `swiftpilot proxy-status`.
 public final class SyncStatusRegistry: Sendable {
     private let entries = Mutex<[String: ProxySyncStatus]>([:])
+    private let proxies = Mutex<[String: Proxy]>([:])
 
     public init() {}
 
-    public func register(_ status: ProxySyncStatus) { entries.withLock { $0[status.connectionID] = status } }
-    public func remove(connectionID: String) { _ = entries.withLock { $0.removeValue(forKey: connectionID) } }
+    public func register(_ status: ProxySyncStatus, proxy: Proxy) {
+        entries.withLock { $0[status.connectionID] = status }
+        proxies.withLock { $0[status.connectionID] = proxy }
+    }
+
+    public func remove(connectionID: String) {
+        _ = entries.withLock { $0.removeValue(forKey: connectionID) }
+        _ = proxies.withLock { $0.removeValue(forKey: connectionID) }
+    }
+
+    /// Every connection with its proxy identity.
+    public var connections: [(status: ProxySyncStatus, proxy: Proxy)] {
+        let all = self.all
+        let proxies = self.proxies.withLock { $0 }
+        return all.compactMap { status in proxies[status.connectionID].map { (status, $0) } }
+    }
 
     public func update(connectionID: String, _ body: (inout ProxySyncStatus) -> Void) {
         entries.withLock { entries in

@@ -27,6 +27,13 @@ public struct XDSMetrics: Sendable {
         Counter(label: "pilot_xds_expired_nonce", dimensions: [("type", type.shortName.lowercased())]).increment()
     }
 
+    /// Time to compute and write one push to one proxy.
+    func pushTime(_ duration: Duration) {
+        Self.push.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + Int64(duration.components.attoseconds / 1_000_000_000))
+    }
+
+    private static let push = Timer(label: "pilot_xds_push_time", preferredDisplayUnit: .seconds)
+
     /// Time from sending a version to the proxy's ACK of it.
     func converged(after seconds: Double) {
         Self.convergence.recordNanoseconds(Int64(seconds * 1e9))

@@ -39,10 +39,10 @@ import Testing
     @Test func firstRequestWithoutNodeIsInvalidArgument() {
         var request = DiscoveryRequest()
         request.typeURL = XDSType.cluster.typeURL
-        #expect(throws: (any Error).self) { try AggregatedDiscoveryService.proxy(from: request) }
+        #expect(throws: (any Error).self) { try DiscoveryStreams.proxy(from: request.hasNode ? request.node : nil) }
         request.node.id = "bogus"
         do {
-            _ = try AggregatedDiscoveryService.proxy(from: request)
+            _ = try DiscoveryStreams.proxy(from: request.hasNode ? request.node : nil)
             Issue.record("a malformed node id was accepted")
         } catch {
             #expect("\(error)".contains("bogus"))

@@ -86,7 +86,7 @@ func names(_ response: DiscoveryResponse) -> [String] {
         let first = stream.handle(request(.cluster), config: config())[0]
         let answer = stream.handle(request(.cluster, nonce: first.nonce, version: first.versionInfo), config: config())
         #expect(answer.isEmpty)
-        #expect(stream.events == [.ack(.cluster, version: first.versionInfo)])
+        #expect(stream.events == [.ack(.cluster, nonce: first.nonce)])
         #expect(stream.state(.cluster)?.ackedVersion == first.versionInfo)
     }
 
@@ -109,7 +109,7 @@ func names(_ response: DiscoveryResponse) -> [String] {
         #expect(pushed.map(\.typeURL) == [XDSType.route.typeURL])
         let answer = stream.handle(request(.route, names: ["http.8080"], nonce: pushed[0].nonce, version: "old", error: "rejected"), config: current)
         #expect(answer.isEmpty)
-        #expect(stream.events == [.nack(.route, version: pushed[0].versionInfo, message: "rejected")])
+        #expect(stream.events == [.nack(.route, nonce: pushed[0].nonce, message: "rejected")])
         #expect(stream.state(.route)?.nack == "rejected")
         // Same config again (any other trigger): nothing is resent.
         #expect(stream.push(config: current).isEmpty)

@@ -1,0 +1,215 @@
+import EnvoyAPI
+import Foundation
+import GRPCCore
+import Logging
+import Mesh
+import Synchronization
+
+/// Runs discovery streams (state of the world and delta) for every service SwiftPilot serves:
+/// ADS and the per-type Cluster/Endpoint/Listener/Route discovery services.
+///
+/// Each stream is one loop over two inputs, the proxy's requests and wake-ups for new
+/// generations; the protocol itself lives in the pure ``SotWStream`` and ``DeltaStream``.
+public struct DiscoveryStreams: Sendable {
+    let broadcaster: GenerationBroadcaster
+    let status: SyncStatusRegistry
+    let metrics: XDSMetrics
+    let logger: Logger
+    private let connectionCounter = AtomicCounter()
+
+    public init(broadcaster: GenerationBroadcaster, status: SyncStatusRegistry, metrics: XDSMetrics = XDSMetrics(),
+                logger: Logger = Logger(label: "swiftpilot.xds")) {
+        self.broadcaster = broadcaster
+        self.status = status
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    private enum Input<Request: Sendable>: Sendable {
+        case request(Request)
+        case generation
+        case closed
+    }
+
+    struct Connection: Sendable {
+        var id: String
+        var proxy: Proxy
+        var logger: Logger
+    }
+
+    /// The proxy named by the first request of a stream, or a gRPC `INVALID_ARGUMENT` saying what is wrong.
+    static func proxy(from node: Envoy_Config_Core_V3_Node?) throws -> Proxy {
+        guard let node, !node.id.isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "the first discovery request of a stream must carry node.id")
+        }
+        do {
+            return try Proxy(node: node)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "\(error)")
+        }
+    }
+
+    /// Runs one stream: `node` reads the node of a request, `handle`/`push` drive the protocol, `write` sends.
+    private func run<Request: Sendable, Response: Sendable>(
+        transport: String,
+        requests: RPCAsyncSequence<Request, any Error>,
+        node: @escaping @Sendable (Request) -> Envoy_Config_Core_V3_Node?,
+        handle: @escaping (Request, Connection, ConfigGeneration) throws -> [Response],
+        push: @escaping (Connection, ConfigGeneration) -> [Response],
+        write: @escaping (Response, Connection, ConfigGeneration) async throws -> Void
+    ) async throws {
+        let (inputs, input) = AsyncStream<Input<Request>>.makeStream()
+        let wakeups = broadcaster.subscribe()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { input.yield(.closed) }
+                for try await next in requests { input.yield(.request(next)) }
+            }
+            group.addTask {
+                for await _ in wakeups { input.yield(.generation) }
+            }
+            defer { group.cancelAll() }
+            var connection: Connection?
+            defer { if let connection { close(connection) } }
+            loop: for await event in inputs {
+                switch event {
+                case .closed:
+                    break loop
+                case .request(let request):
+                    if connection == nil {
+                        connection = open(try Self.proxy(from: node(request)), nodeID: node(request)?.id ?? "", transport: transport)
+                    }
+                    guard let connection else { break loop }
+                    let generation = broadcaster.latest
+                    for response in try handle(request, connection, generation) { try await write(response, connection, generation) }
+                case .generation:
+                    guard let connection else { continue loop }
+                    let generation = broadcaster.latest
+                    let started = ContinuousClock.now
+                    let responses = push(connection, generation)
+                    for response in responses { try await write(response, connection, generation) }
+                    if !responses.isEmpty { metrics.pushTime(ContinuousClock.now - started) }
+                }
+            }
+        }
+    }
+
+    // MARK: - State of the world
+
+    /// A state-of-the-world stream; `fixedType` for the per-type services (their requests may omit the type URL).
+    public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<DiscoveryResponse>,
+                                fixedType: XDSType? = nil) async throws {
+        nonisolated(unsafe) var stream = SotWStream()
+        try await run(
+            transport: "sotw", requests: requests, node: { $0.hasNode ? $0.node : nil },
+            handle: { request, connection, generation in
+                var request = request
+                if let fixedType { request.typeURL = fixedType.typeURL }
+                let responses = stream.handle(request, config: generation.config(for: connection.proxy))
+                record(stream.events, connection: connection, generation: generation)
+                return responses
+            },
+            push: { connection, generation in stream.push(config: generation.config(for: connection.proxy)) },
+            write: { response, connection, generation in
+                try await writer.write(response)
+                sent(type: response.typeURL, version: response.versionInfo, nonce: response.nonce, count: response.resources.count,
+                     bytes: response.resources.reduce(0) { $0 + $1.value.count }, connection: connection, generation: generation)
+            })
+    }
+
+    // MARK: - Delta
+
+    public func delta(_ requests: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, writer: RPCWriter<DeltaDiscoveryResponse>,
+                      fixedType: XDSType? = nil) async throws {
+        nonisolated(unsafe) var stream = DeltaStream()
+        try await run(
+            transport: "delta", requests: requests, node: { $0.hasNode ? $0.node : nil },
+            handle: { request, connection, generation in
+                var request = request
+                if let fixedType { request.typeURL = fixedType.typeURL }
+                let responses = stream.handle(request, config: generation.config(for: connection.proxy))
+                record(stream.events, connection: connection, generation: generation)
+                return responses
+            },
+            push: { connection, generation in stream.push(config: generation.config(for: connection.proxy)) },
+            write: { response, connection, generation in
+                try await writer.write(response)
+                sent(type: response.typeURL, version: response.systemVersionInfo, nonce: response.nonce, count: response.resources.count,
+                     bytes: response.resources.reduce(0) { $0 + $1.resource.value.count }, connection: connection, generation: generation)
+            })
+    }
+
+    // MARK: - Bookkeeping
+
+    private func open(_ proxy: Proxy, nodeID: String, transport: String) -> Connection {
+        let id = "\(nodeID)-\(connectionCounter.next())"
+        var logger = self.logger
+        logger[metadataKey: "proxy"] = "\(id)"
+        var entry = ProxySyncStatus(connectionID: id, nodeID: nodeID, proxyKind: proxy.kind.rawValue, namespace: proxy.namespace, connectedAt: Date())
+        entry.transport = transport
+        status.register(entry, proxy: proxy)
+        metrics.connected(+1)
+        logger.info("proxy connected", metadata: ["kind": "\(proxy.kind)", "namespace": "\(proxy.namespace)", "transport": "\(transport)"])
+        return Connection(id: id, proxy: proxy, logger: logger)
+    }
+
+    private func close(_ connection: Connection) {
+        status.remove(connectionID: connection.id)
+        metrics.connected(-1)
+        connection.logger.info("proxy disconnected")
+    }
+
+    private func record(_ events: [SotWStream.Event], connection: Connection, generation: ConfigGeneration) {
+        for event in events {
+            switch event {
+            case .ack(let type, let nonce):
+                status.update(connectionID: connection.id) { status in
+                    var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
+                    guard entry.sentNonce == nonce else { return }
+                    if let sentAt = entry.sentAt, entry.ackedVersion != entry.sentVersion {
+                        metrics.converged(after: Date().timeIntervalSince(sentAt))
+                    }
+                    entry.ackedVersion = entry.sentVersion
+                    entry.ackedAt = Date()
+                    entry.nack = nil
+                    entry.nackedVersion = nil
+                    entry.nackSources = nil
+                    status.types[type.shortName] = entry
+                }
+            case .nack(let type, let nonce, let message):
+                metrics.rejected(type: type)
+                let names = Array(generation.config(for: connection.proxy)[type].keys)
+                let sources = Provenance.sources(of: type, names: names, message: message, for: connection.proxy, in: generation.model)
+                connection.logger.warning("proxy rejected config", metadata: [
+                    "type": "\(type.shortName)", "nonce": "\(nonce)", "error": "\(message)", "sources": "\(sources.map(\.description))",
+                ])
+                status.update(connectionID: connection.id) { status in
+                    var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
+                    entry.nack = message
+                    entry.nackedVersion = entry.sentVersion
+                    entry.nackSources = sources.map(\.description)
+                    status.types[type.shortName] = entry
+                }
+            case .stale(let type):
+                metrics.staleNonce(type: type)
+            case .unknownType(let url):
+                connection.logger.debug("request for a type SwiftPilot does not serve", metadata: ["type": "\(url)"])
+            }
+        }
+    }
+
+    private func sent(type url: String, version: String, nonce: String, count: Int, bytes: Int, connection: Connection, generation: ConfigGeneration) {
+        guard let type = XDSType(rawValue: url) else { return }
+        metrics.pushed(type: type, bytes: bytes)
+        connection.logger.debug("sent", metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
+        status.update(connectionID: connection.id) { status in
+            status.snapshotVersion = generation.snapshotVersion
+            var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
+            entry.sentVersion = version
+            entry.sentNonce = nonce
+            entry.sentAt = Date()
+            entry.resourceCount = count
+            status.types[type.shortName] = entry
+        }
+    }
+}
