@@ -85,14 +85,17 @@ def _is_map(field) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-class ADSStream:
-    """A bidirectional ADS stream where the test decides each request."""
+class _Stream:
+    """A bidirectional stream where the test decides each request; responses are read by a
+    background thread so a test can wait for one with a timeout (or assert that none comes)."""
 
-    def __init__(self, port: int, timeout: float = 20):
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
+    def __init__(self, open_call, timeout: float):
+        import threading
         self.outgoing: queue.Queue = queue.Queue()
-        self.responses = self.stub.StreamAggregatedResources(self._requests(), timeout=timeout)
+        self.incoming: queue.Queue = queue.Queue()
+        self.responses = open_call(self._requests(), timeout)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _requests(self):
         while True:
@@ -101,15 +104,62 @@ class ADSStream:
                 return
             yield item
 
+    def _read(self):
+        try:
+            for response in self.responses:
+                self.incoming.put(response)
+        except grpc.RpcError as error:
+            self.incoming.put(error)
+
+    def receive(self, timeout: float = 10):
+        item = self.incoming.get(timeout=timeout)
+        if isinstance(item, grpc.RpcError):
+            raise item
+        return item
+
+    def expect_silence(self, seconds: float = 0.5):
+        """Asserts that no response arrives within `seconds`."""
+        try:
+            item = self.incoming.get(timeout=seconds)
+        except queue.Empty:
+            return
+        raise AssertionError(f"expected no response, got {item}")
+
+
+class ADSStream(_Stream):
+    """A state-of-the-world ADS stream."""
+
+    def __init__(self, port: int, timeout: float = 30):
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
+        super().__init__(lambda requests, t: stub.StreamAggregatedResources(requests, timeout=t), timeout)
+
     def send(self, **fields):
         self.outgoing.put(discovery_pb2.DiscoveryRequest(**fields))
-
-    def receive(self) -> discovery_pb2.DiscoveryResponse:
-        return next(self.responses)
 
     def ack(self, response, resource_names=()):
         self.send(type_url=response.type_url, version_info=response.version_info,
                   response_nonce=response.nonce, resource_names=list(resource_names))
+
+    def close(self):
+        self.outgoing.put(None)
+        self.responses.cancel()
+        self.channel.close()
+
+
+class DeltaADSStream(_Stream):
+    """A delta (incremental) ADS stream."""
+
+    def __init__(self, port: int, timeout: float = 30):
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
+        super().__init__(lambda requests, t: stub.DeltaAggregatedResources(requests, timeout=t), timeout)
+
+    def send(self, **fields):
+        self.outgoing.put(discovery_pb2.DeltaDiscoveryRequest(**fields))
+
+    def ack(self, response):
+        self.send(type_url=response.type_url, response_nonce=response.nonce)
 
     def close(self):
         self.outgoing.put(None)
