@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XDS
 
 /// `swiftpilot proxy-status`: a table of every proxy's sync state, like `istioctl proxy-status`.
@@ -15,7 +18,13 @@ struct ProxyStatus: AsyncParsableCommand {
         guard let url = URL(string: "http://\(admin)/debug/syncz") else { throw ValidationError("bad --admin '\(admin)'") }
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            let (body, response) = try await URLSession.shared.data(from: url)
+            guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                throw ValidationError("SwiftPilot admin at \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+            }
+            data = body
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw ValidationError("cannot reach SwiftPilot admin at \(url): \(error.localizedDescription)")
         }
@@ -30,13 +39,22 @@ struct ProxyStatus: AsyncParsableCommand {
         for proxy in proxies {
             let states = ["CDS", "EDS", "LDS", "RDS"].map { type -> String in
                 guard let status = proxy.types[type] else { return "NOT SENT" }
-                return status.nack.map { "NACKED (\($0.prefix(60)))" } ?? status.state
+                return status.state
             }
             rows.append([proxy.nodeID, proxy.proxyKind, proxy.namespace] + states + [proxy.snapshotVersion.map { "v\($0)" } ?? "-"])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
+        var lines = rows.map { row in
             zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }.joined(separator: "\n")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        for proxy in proxies {
+            for (type, status) in proxy.types.sorted(by: { $0.key < $1.key }) {
+                guard let nack = status.nack else { continue }
+                let sources = status.nackSources.map { $0.isEmpty ? "" : " (from \($0.joined(separator: ", ")))" } ?? ""
+                lines.append("\(proxy.nodeID) \(type) NACKED\(sources): \(nack)")
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }
