@@ -61,7 +61,7 @@ let package = Package(
                            .product(name: "Prometheus", package: "swift-prometheus")] + grpc + logging
         ),
         .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "IstioAPI"]),
-        .testTarget(name: "MCPTests", dependencies: ["MCP", "Snapshot", "IstioAPI", "EnvoyAPI"] + grpc),
+        .testTarget(name: "MCPTests", dependencies: ["MCP", "Snapshot", "IstioAPI", "EnvoyAPI"] + grpc, exclude: ["Fixtures"]),
         .testTarget(name: "TranslationTests", dependencies: ["Translation", "Mesh", "MCP", "EnvoyAPI", "IstioAPI"]),
         .testTarget(name: "XDSTests", dependencies: ["XDS", "EnvoyAPI", "Translation", "Mesh", "Snapshot", "MCP"] + grpc),
     ],

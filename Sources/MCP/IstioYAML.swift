@@ -29,7 +29,8 @@ public enum IstioYAML {
             let location = "\(file): document \(index + 1) (line \(document.line))"
             do {
                 guard let node = try compose(yaml: document.text) else { continue }
-                if let resource = try decodeDocument(node, location: location, origin: origin, defaultNamespace: defaultNamespace) {
+                if var resource = try decodeDocument(node, location: location, origin: origin, defaultNamespace: defaultNamespace) {
+                    resource.sourceLocation = location
                     result.resources.append(resource)
                 }
             } catch let error as ConfigDecodingError {
@@ -48,8 +49,16 @@ public enum IstioYAML {
         var documents: [(text: String, line: Int)] = []
         var current: [Substring] = []
         var start = 1
+        /// Directives (`%YAML`, `%TAG`) belong to the document their `---` starts.
+        func onlyPreamble(_ lines: [Substring]) -> Bool {
+            lines.allSatisfy { line in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                return trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("%")
+            }
+        }
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line == "---" || line.hasPrefix("--- ") || line.hasPrefix("---\t") || line == "---\r" {
+            let isSeparator = line == "---" || line.hasPrefix("--- ") || line.hasPrefix("---\t") || line == "---\r"
+            if isSeparator, !(current.contains { $0.hasPrefix("%") } && onlyPreamble(current)) {
                 documents.append((current.joined(separator: "\n"), start))
                 current = []
                 start = number + 2
@@ -59,12 +68,7 @@ public enum IstioYAML {
         }
         documents.append((current.joined(separator: "\n"), start))
         // Documents holding only blank lines and comments are skipped.
-        return documents.filter { document in
-            document.text.split(separator: "\n").contains { line in
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
-                return !trimmed.isEmpty && !trimmed.hasPrefix("#")
-            }
-        }
+        return documents.filter { !onlyPreamble($0.text.split(separator: "\n", omittingEmptySubsequences: false)) }
     }
 
     static func describe(_ error: YamlError, lineOffset: Int) -> String {

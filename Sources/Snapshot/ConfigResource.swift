@@ -51,6 +51,8 @@ public struct ConfigResource: Sendable, Equatable {
     public var spec: ConfigSpec
     /// Which configured source delivered it (for conflicts and error messages).
     public var origin: String
+    /// Where in the source it came from (`file: document N (line L)`), for error messages; not content.
+    public var sourceLocation: String?
     /// A hash of everything that affects translation: body, labels and annotations.
     public let contentHash: UInt64
 
