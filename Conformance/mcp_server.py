@@ -191,16 +191,17 @@ class MCPServer:
     """An MCP-over-xDS config source on 127.0.0.1; ``flavour`` is ``"istiod"`` or ``"nacos"``."""
 
     def __init__(self, flavour: str = "istiod", port: int | None = None, nacos_group: str = "DEFAULT_GROUP",
-                 nacos_answers_any_service_entry_version: bool = True):
+                 nacos_answers_any_service_entry_version: bool = False):
         if flavour not in ("istiod", "nacos"):
             raise ValueError(flavour)
         istio_protos()
         self.flavour = flavour
         self.port = port or free_port()
         self.nacos_group = nacos_group
-        # Real Nacos answers content only for the exact request `networking.istio.io/v1alpha3/ServiceEntry`
-        # and an empty list for `networking.istio.io/v1/ServiceEntry`. With this flag (default) a request
-        # for ServiceEntry under any networking version is answered, always under the v1alpha3 type URL.
+        # Real Nacos (the default here) answers content only for the exact request
+        # `networking.istio.io/v1alpha3/ServiceEntry` and an empty list for `networking.istio.io/v1/ServiceEntry`.
+        # With this flag a request for ServiceEntry under any networking version is answered, always
+        # under the v1alpha3 type URL.
         self.nacos_answers_any_service_entry_version = nacos_answers_any_service_entry_version
         self.requests: list[Request] = []
         self.responses: list[Response] = []

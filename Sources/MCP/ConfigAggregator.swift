@@ -27,7 +27,8 @@ public final class ConfigAggregator: Sendable {
         var perSource: [String: [ConfigKind: [String: ConfigResource]]] = [:]
         var synced: [String: Set<ConfigKind>] = [:]
         var conflicts: [Conflict] = []
-        var rejections: [String: [Rejection]] = [:]
+        /// Per source, per scope (a kind's validation, a type URL's decoding, a directory load).
+        var rejections: [String: [String: [Rejection]]] = [:]
         var versions: [String: [ConfigKind: String]] = [:]
     }
 
@@ -44,34 +45,46 @@ public final class ConfigAggregator: Sendable {
     }
 
     /// Applies a source's new complete set for `kind` and marks the kind synced for that source.
+    /// Resources that fail Istio's validation are dropped and recorded; the rest applies.
     @discardableResult
-    public func replace(source: String, kind: ConfigKind, with resources: [ConfigResource]) -> SnapshotDiff {
-        update(source: source, kinds: [kind]) { collections in
+    public func replace(source: String, kind: ConfigKind, with delivered: [ConfigResource]) -> SnapshotDiff {
+        let (resources, problems) = ConfigValidator.partition(delivered)
+        recordRejections(source: source, scope: "validate:\(kind)", problems)
+        return update(source: source, kinds: [kind]) { collections in
             var map: [String: ConfigResource] = [:]
             for resource in resources { map[resource.key.resourceName] = resource }
             collections[kind] = map
         }
     }
 
-    /// Applies a source's incremental change for `kind`.
+    /// Applies a source's incremental change for `kind` (invalid upserts are dropped and recorded).
     @discardableResult
-    public func patch(source: String, kind: ConfigKind, upsert: [ConfigResource], remove: [String]) -> SnapshotDiff {
-        update(source: source, kinds: [kind]) { collections in
+    public func patch(source: String, kind: ConfigKind, upsert delivered: [ConfigResource], remove: [String]) -> SnapshotDiff {
+        let (upsert, problems) = ConfigValidator.partition(delivered)
+        let rejectedNames = Set(delivered.map(\.key.resourceName)).subtracting(upsert.map(\.key.resourceName))
+        // Earlier rejections of the resources this patch touches are superseded.
+        let touched = Set(delivered.map { "\($0.key)" } + remove.map { "\(kind) \($0)" })
+        state.withLock { state in
+            var list = state.rejections[source]?["validate:\(kind)"] ?? []
+            list.removeAll { touched.contains($0.error.resource ?? "") }
+            list += problems.map { Rejection(source: source, error: $0, time: Date()) }
+            state.rejections[source, default: [:]]["validate:\(kind)"] = list
+        }
+        for problem in problems { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(problem)"]) }
+        return update(source: source, kinds: [kind]) { collections in
             var map = collections[kind] ?? [:]
             for resource in upsert { map[resource.key.resourceName] = resource }
-            for name in remove { map.removeValue(forKey: name) }
+            for name in remove + rejectedNames { map.removeValue(forKey: name) }
             collections[kind] = map
         }
     }
 
-    /// Records resources a source delivered that were refused (replaces the earlier list for that source and location).
-    public func recordRejections(source: String, _ errors: [ConfigDecodingError], replacingLocationPrefix prefix: String? = nil) {
+    /// Records what a source delivered that was refused, replacing the earlier list of the same scope
+    /// (e.g. `decode:<type URL>`), so a fixed resource leaves the list.
+    public func recordRejections(source: String, scope: String, _ errors: [ConfigDecodingError]) {
         for error in errors { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(error)"]) }
         state.withLock { state in
-            var list = state.rejections[source] ?? []
-            if let prefix { list.removeAll { $0.error.location.hasPrefix(prefix) } }
-            list.append(contentsOf: errors.map { Rejection(source: source, error: $0, time: Date()) })
-            state.rejections[source] = list
+            state.rejections[source, default: [:]][scope] = errors.map { Rejection(source: source, error: $0, time: Date()) }
         }
     }
 
@@ -80,12 +93,19 @@ public final class ConfigAggregator: Sendable {
         state.withLock { $0.versions[source, default: [:]][kind] = version }
     }
 
+    /// Marks a kind answered by a source without changing its content (e.g. after a NACKed response).
+    public func markSynced(source: String, kind: ConfigKind) {
+        state.withLock { _ = $0.synced[source, default: []].insert(kind) }
+    }
+
     public func lastVersion(source: String, kind: ConfigKind) -> String? {
         state.withLock { $0.versions[source]?[kind] }
     }
 
     public var conflicts: [Conflict] { state.withLock { $0.conflicts } }
-    public var rejections: [Rejection] { state.withLock { $0.rejections.values.flatMap { $0 } } }
+    public var rejections: [Rejection] {
+        state.withLock { $0.rejections.values.flatMap { $0.values.flatMap { $0 } } }.sorted { $0.error.description < $1.error.description }
+    }
 
     /// The kinds each source has delivered at least once.
     public func syncedKinds(source: String) -> Set<ConfigKind> { state.withLock { $0.synced[source] ?? [] } }

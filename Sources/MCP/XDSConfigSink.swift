@@ -6,34 +6,46 @@ import IstioAPI
 import Logging
 import Snapshot
 import SwiftProtobuf
+import Synchronization
 
 /// An MCP-over-xDS sink (`xds://host:port`): one state-of-the-world ADS stream to the source,
-/// one wildcard subscription per kind plus MeshConfig; every response replaces that kind.
+/// one wildcard subscription per kind (and per requested API version) plus MeshConfig.
 ///
+/// Every response is the complete set of its type: what the source no longer lists is deleted.
+/// When a kind is requested under several API versions, the kind's content is the union of the
+/// latest answers (a Nacos-style server answers only `v1alpha3`, an istiod-style one any).
 /// Reconnects with jittered exponential back-off; resources deleted while disconnected go away
-/// with the first full response after reconnecting.
-public struct XDSConfigSink: Sendable {
-    public var id: String
-    public var host: String
-    public var port: Int
-    public var kinds: [ConfigKind]
-    public var revision: String?
-    public var maxMessageBytes: Int
+/// with the first response after reconnecting.
+public final class XDSConfigSink: Sendable {
+    public let id: String
+    public let connection: SourceConnection
+    public let revision: String?
     let aggregator: ConfigAggregator
     let logger: Logger
+    private let received = Mutex<[ConfigKind: [String: [ConfigResource]]]>([:])
 
-    public init(id: String, host: String, port: Int, aggregator: ConfigAggregator, kinds: [ConfigKind] = ConfigKind.allCases,
-                revision: String? = nil, maxMessageBytes: Int = 256 << 20, logger: Logger = Logger(label: "swiftpilot.mcp")) {
+    public init(id: String, connection: SourceConnection, aggregator: ConfigAggregator, revision: String? = nil,
+                logger: Logger = Logger(label: "swiftpilot.mcp")) {
         self.id = id
-        self.host = host
-        self.port = port
+        self.connection = connection
         self.aggregator = aggregator
-        self.kinds = kinds
         self.revision = revision
-        self.maxMessageBytes = maxMessageBytes
         var logger = logger
         logger[metadataKey: "source"] = "\(id)"
         self.logger = logger
+    }
+
+    /// Kinds this sink asks for (EnvoyFilter only exists as v1alpha3).
+    public var kinds: [ConfigKind] { ConfigKind.allCases }
+
+    /// The type URLs requested, MeshConfig first.
+    public var typeURLs: [String] {
+        var urls = [MCPEnvelope.meshConfigTypeURL]
+        for kind in kinds {
+            let versions = kind == .envoyFilter ? ["v1alpha3"] : connection.versions
+            for version in versions { urls.append("\(ConfigKind.group)/\(version)/\(kind.rawValue)") }
+        }
+        return urls
     }
 
     /// The node this sink presents (Istio's shape: `GENERATOR=api`).
@@ -56,8 +68,9 @@ public struct XDSConfigSink: Sendable {
     public func run() async {
         var backoff = Backoff()
         while !Task.isCancelled {
-            let received = await runOnce()
-            if received { backoff.reset() }
+            let receivedAny = await runOnce()
+            if Task.isCancelled { return }
+            if receivedAny { backoff.reset() }
             let delay = backoff.next()
             logger.warning("MCP stream ended; reconnecting", metadata: ["in_seconds": "\(String(format: "%.2f", delay))"])
             try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
@@ -66,22 +79,20 @@ public struct XDSConfigSink: Sendable {
 
     /// One connection and stream. Returns whether any response arrived.
     func runOnce() async -> Bool {
-        let state = StreamState()
+        let receivedAny = Flag()
         do {
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .ipv4(host: host, port: port), transportSecurity: .plaintext,
-                config: .defaults { $0.connection.maxIdleTime = nil })
+            let transport = try connection.makeTransport()
             try await withGRPCClient(transport: transport) { client in
                 let ads = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client(wrapping: client)
                 let (outgoing, send) = AsyncStream<Envoy_Service_Discovery_V3_DiscoveryRequest>.makeStream()
-                for (index, typeURL) in ([MCPEnvelope.meshConfigTypeURL] + kinds.map(\.mcpTypeURL)).enumerated() {
+                for (index, typeURL) in typeURLs.enumerated() {
                     var request = Envoy_Service_Discovery_V3_DiscoveryRequest()
                     request.typeURL = typeURL
                     if index == 0 { request.node = node }
                     send.yield(request)
                 }
                 var options = CallOptions.defaults
-                options.maxResponseMessageBytes = maxMessageBytes
+                options.maxResponseMessageBytes = connection.maxMessageBytes
                 try await ads.streamAggregatedResources(
                     request: StreamingClientRequest { writer in
                         for await request in outgoing { try await writer.write(request) }
@@ -90,19 +101,19 @@ public struct XDSConfigSink: Sendable {
                 ) { response in
                     defer { send.finish() }
                     for try await message in response.messages {
-                        state.received = true
-                        if let reply = handle(message) { send.yield(reply) }
+                        if !receivedAny.set() {
+                            self.logger.info("MCP stream established", metadata: ["address": "\(self.connection.host):\(self.connection.port)"])
+                        }
+                        if let reply = self.handle(message) { send.yield(reply) }
                     }
                 }
             }
+        } catch where Task.isCancelled {
+            return receivedAny.value
         } catch {
             logger.warning("MCP stream failed", metadata: ["error": "\(error)"])
         }
-        return state.received
-    }
-
-    final class StreamState: @unchecked Sendable {
-        var received = false
+        return receivedAny.value
     }
 
     /// Applies one response and returns the ACK or NACK to send (nil for MeshConfig, as istiod does).
@@ -119,8 +130,18 @@ public struct XDSConfigSink: Sendable {
         let location = "\(id) \(response.typeURL) version \(response.versionInfo)"
         do {
             let (resources, errors) = try MCPEnvelope.decode(response.resources, kind: kind, location: location, origin: id, revision: revision)
-            aggregator.recordRejections(source: id, errors, replacingLocationPrefix: "\(id) \(response.typeURL) ")
-            let diff = aggregator.replace(source: id, kind: kind, with: resources)
+            aggregator.recordRejections(source: id, scope: "decode:\(response.typeURL)", errors)
+            let union = received.withLock { received -> [ConfigResource] in
+                received[kind, default: [:]][response.typeURL] = resources
+                var byName: [String: ConfigResource] = [:]
+                for typeURL in received[kind]!.keys.sorted().reversed() {  // v1 before v1beta1 before v1alpha3
+                    for resource in received[kind]![typeURL]! where byName[resource.key.resourceName] == nil {
+                        byName[resource.key.resourceName] = resource
+                    }
+                }
+                return Array(byName.values)
+            }
+            let diff = aggregator.replace(source: id, kind: kind, with: union)
             logger.info("applied MCP collection", metadata: [
                 "type": "\(response.typeURL)", "version": "\(response.versionInfo)", "resources": "\(resources.count)",
                 "rejected": "\(errors.count)", "snapshot": "\(diff.isEmpty ? "unchanged" : "v\(diff.to)")",
@@ -128,8 +149,10 @@ public struct XDSConfigSink: Sendable {
             reply.versionInfo = response.versionInfo
             aggregator.markReceived(source: id, version: response.versionInfo, kind: kind)
         } catch {
-            logger.error("NACK: undecodable MCP response", metadata: ["type": "\(response.typeURL)", "error": "\(error)"])
-            aggregator.recordRejections(source: id, [ConfigDecodingError(location: location, reason: "\(error)")])
+            logger.error("NACK: undecodable MCP response; keeping the last good content", metadata: ["type": "\(response.typeURL)", "error": "\(error)"])
+            aggregator.recordRejections(source: id, scope: "decode:\(response.typeURL)", [ConfigDecodingError(location: location, reason: "\(error)")])
+            // The source did answer: the kind counts as synced (as istiod does), with its last good content.
+            aggregator.markSynced(source: id, kind: kind)
             var status = Google_Rpc_Status()
             status.code = Int32(RPCError.Code.invalidArgument.rawValue)
             status.message = "\(location): \(error)"
@@ -138,4 +161,12 @@ public struct XDSConfigSink: Sendable {
         }
         return reply
     }
+}
+
+/// A flag set once, readable from any task.
+final class Flag: Sendable {
+    private let storage = Atomic<Bool>(false)
+    /// Sets the flag; returns whether it was already set.
+    func set() -> Bool { storage.exchange(true, ordering: .relaxed) }
+    var value: Bool { storage.load(ordering: .relaxed) }
 }

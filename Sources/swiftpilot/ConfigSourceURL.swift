@@ -1,9 +1,10 @@
 import Foundation
+import MCP
 
 /// A `--config-source` URL: `xds://host:port`, `mcp://host:port` or `fs:///path`.
 enum ConfigSourceURL: Equatable, CustomStringConvertible {
-    case xds(host: String, port: Int)
-    case mcp(host: String, port: Int)
+    case xds(SourceConnection, text: String)
+    case mcp(SourceConnection, text: String)
     case fs(path: String)
 
     struct ParseError: Error, CustomStringConvertible {
@@ -23,13 +24,15 @@ enum ConfigSourceURL: Equatable, CustomStringConvertible {
             guard !rest.isEmpty else { throw ParseError(text: text, reason: "no directory") }
             self = .fs(path: rest)
         case "xds", "mcp":
-            let authority = rest.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-            guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
-                  (1...65535).contains(port) else {
-                throw ParseError(text: text, reason: "needs host:port")
+            let (beforeQuery, query) = rest.firstIndex(of: "?").map { (String(rest[..<$0]), String(rest[rest.index(after: $0)...])) } ?? (rest, nil)
+            let authority = beforeQuery.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+            let connection: SourceConnection
+            do {
+                connection = try SourceConnection(url: text, authority: authority, query: query)
+            } catch {
+                throw ParseError(text: text, reason: error.reason)
             }
-            let host = String(authority[..<colon])
-            self = scheme == "xds" ? .xds(host: host, port: port) : .mcp(host: host, port: port)
+            self = scheme == "xds" ? .xds(connection, text: text) : .mcp(connection, text: text)
         default:
             throw ParseError(text: text, reason: "unsupported scheme '\(scheme)'")
         }
@@ -37,8 +40,8 @@ enum ConfigSourceURL: Equatable, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .xds(let host, let port): "xds://\(host):\(port)"
-        case .mcp(let host, let port): "mcp://\(host):\(port)"
+        case .xds(let connection, _): "xds://\(connection.host):\(connection.port)"
+        case .mcp(let connection, _): "mcp://\(connection.host):\(connection.port)"
         case .fs(let path): "fs://\(path)"
         }
     }

@@ -73,7 +73,7 @@ struct Discovery: AsyncParsableCommand {
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw ExitCode.failure }
             logger.info("embedded default: serving \(examplesDir) over MCP-over-xDS", metadata: ["port": "\(port)"])
-            sources = [.xds(host: "127.0.0.1", port: port)]
+            sources = [.xds(SourceConnection(host: "127.0.0.1", port: port), text: "xds://127.0.0.1:\(port)")]
             try await runControlPlane(sources: sources, prometheus: prometheus, logger: logger)
             await group.triggerGracefulShutdown()
             try await running
@@ -91,16 +91,16 @@ struct Discovery: AsyncParsableCommand {
         for source in sources {
             let id = source.description
             switch source {
-            case .xds(let host, let port):
-                let sink = XDSConfigSink(id: id, host: host, port: port, aggregator: aggregator, revision: revision)
-                required[id] = Set(sink.kinds)
+            case .xds(let connection, _):
+                let sink = XDSConfigSink(id: id, connection: connection, aggregator: aggregator, revision: revision)
+                required[id] = connection.requiredKinds
                 services.append(ClosureService(name: id) { await sink.run() })
             case .fs(let path):
                 let directory = ConfigDirectory(path: path, origin: id)
                 required[id] = Set(ConfigKind.allCases)
                 services.append(ClosureService(name: id) {
                     for await contents in directory.watch() {
-                        aggregator.recordRejections(source: id, contents.errors, replacingLocationPrefix: "")
+                        aggregator.recordRejections(source: id, scope: "files", contents.errors)
                         for (kind, resources) in contents.byKind { aggregator.replace(source: id, kind: kind, with: resources) }
                         logger.info("loaded config directory", metadata: ["source": "\(id)", "resources": "\(contents.resources.count)", "rejected": "\(contents.errors.count)"])
                     }
