@@ -6,6 +6,10 @@ import Testing
 func entry(_ name: String, host: String, origin: String) -> ConfigResource {
     var spec = ServiceEntry()
     spec.hosts = [host]
+    var port = Istio_Networking_V1alpha3_ServicePort()
+    port.number = 80
+    port.name = "http"
+    spec.ports = [port]
     return ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: name), spec: .serviceEntry(spec), origin: origin)
 }
 
@@ -41,5 +45,21 @@ func entry(_ name: String, host: String, origin: String) -> ConfigResource {
         #expect(aggregator.syncedKinds(source: "a").isEmpty)
         aggregator.replace(source: "a", kind: .gateway, with: [])
         #expect(aggregator.syncedKinds(source: "a") == [.gateway], "an empty response still counts as synced")
+    }
+
+    @Test func invalidResourcesAreDroppedAndRecordedTheRestApplies() {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["a"])
+        var bad = ServiceEntry()
+        bad.hosts = ["bad.example.com"]
+        let invalid = ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: "bad"), spec: .serviceEntry(bad), origin: "a")
+        aggregator.replace(source: "a", kind: .serviceEntry, with: [entry("x", host: "x.example.com", origin: "a"), invalid])
+        #expect(store.current.resources(.serviceEntry).map(\.key.name) == ["x"])
+        #expect(aggregator.rejections.map(\.error.field) == ["spec.ports"])
+        #expect(aggregator.rejections.first?.error.resource == "ServiceEntry ns/bad")
+        // Fixed: the rejection goes away.
+        aggregator.replace(source: "a", kind: .serviceEntry, with: [entry("x", host: "x.example.com", origin: "a"), entry("bad", host: "bad.example.com", origin: "a")])
+        #expect(aggregator.rejections.isEmpty)
+        #expect(store.current.resources(.serviceEntry).count == 2)
     }
 }
