@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Backend, Envoy, SwiftPilot, Workdir  # noqa: E402
+from mcp_server import MCPServer, istio_protos  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -79,3 +80,26 @@ def envoy(workdir, processes):
         proxy.wait_live()
         return proxy
     return start
+
+
+@pytest.fixture(scope="session")
+def compiled_istio_protos():
+    return istio_protos()
+
+
+@pytest.fixture
+def mcp_servers(request, compiled_istio_protos):
+    """Starts MCP servers on 127.0.0.1; stops them at teardown, printing their records when the test failed."""
+    started: list[MCPServer] = []
+
+    def start(flavour: str = "istiod", **options) -> MCPServer:
+        server = MCPServer(flavour, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    report = getattr(request.node, "rep_call", None)
+    for server in started:
+        server.stop()
+        if report is None or report.failed:
+            print("\n" + server.dump()[-12000:])

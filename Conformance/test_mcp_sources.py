@@ -74,29 +74,6 @@ spec:
 # MARK: - Fixtures and helpers
 
 
-@pytest.fixture(scope="session")
-def compiled_istio_protos():
-    return istio_protos()
-
-
-@pytest.fixture
-def mcp_servers(request, compiled_istio_protos):
-    """Starts MCP servers on 127.0.0.1; stops them at teardown, printing their records when the test failed."""
-    started: list[MCPServer] = []
-
-    def start(flavour: str = "istiod", **options) -> MCPServer:
-        server = MCPServer(flavour, **options).start()
-        started.append(server)
-        return server
-
-    yield start
-    report = getattr(request.node, "rep_call", None)
-    for server in started:
-        server.stop()
-        if report is None or report.failed:
-            print("\n" + server.dump()[-12000:])
-
-
 def backend_of(port: int, host: str, path: str = "/") -> tuple[int, str | None]:
     status, headers, _ = request(port, path, host=host)
     return status, headers.get("x-backend")

@@ -38,9 +38,13 @@ public final class ConfigAggregator: Sendable {
     private let state = Mutex(State())
     private let logger: Logger
 
-    public init(store: SnapshotStore, sources: [String], logger: Logger = Logger(label: "swiftpilot.mcp")) {
+    /// Content served for a kind until every source has delivered it (the last-known-good snapshot).
+    public let fallback: Snapshot?
+
+    public init(store: SnapshotStore, sources: [String], fallback: Snapshot? = nil, logger: Logger = Logger(label: "swiftpilot.mcp")) {
         self.store = store
         self.sources = sources
+        self.fallback = fallback
         self.logger = logger
     }
 
@@ -129,6 +133,10 @@ public final class ConfigAggregator: Sendable {
                             merged[name] = resource
                         }
                     }
+                }
+                // Until every source has delivered this kind, the last-known-good content fills in.
+                if let fallback, !sources.allSatisfy({ state.synced[$0]?.contains(kind) == true }) {
+                    for (name, resource) in fallback[kind].resources where merged[name] == nil { merged[name] = resource }
                 }
                 update.changes[kind] = .replace(Array(merged.values))
             }

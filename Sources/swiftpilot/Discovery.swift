@@ -35,6 +35,9 @@ struct Discovery: AsyncParsableCommand {
     @Option(help: "Only accept MCP resources whose istio.io/rev label is absent or equal to this.")
     var revision: String?
 
+    @Option(help: "Directory for the last-known-good snapshot: loaded at start (served at once, even with every source down), rewritten after each change.")
+    var snapshotDir: String?
+
     @Option(help: "Push debounce quiet window in milliseconds (a lone change is pushed at once).")
     var debounceMs: Int = 100
 
@@ -83,10 +86,27 @@ struct Discovery: AsyncParsableCommand {
     }
 
     func runControlPlane(sources: [ConfigSourceURL], prometheus: PrometheusCollectorRegistry, logger: Logger) async throws {
-        let store = SnapshotStore()
+        var lastKnownGood: Snapshot?
+        let snapshotFile = snapshotDir.map(SnapshotFile.init(directory:))
+        if let snapshotFile {
+            do {
+                lastKnownGood = try snapshotFile.load()
+                if let lastKnownGood {
+                    logger.info("loaded last-known-good snapshot", metadata: ["path": "\(snapshotFile.path)", "version": "\(lastKnownGood.version)", "resources": "\(lastKnownGood.resourceCount)"])
+                }
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+        let store = SnapshotStore(initial: lastKnownGood ?? .empty)
         let ids = sources.map(\.description)
-        let aggregator = ConfigAggregator(store: store, sources: ids)
+        let aggregator = ConfigAggregator(store: store, sources: ids, fallback: lastKnownGood)
         var services: [any Service] = []
+        if let snapshotFile {
+            services.append(ClosureService(name: "snapshot-file") {
+                await snapshotFile.persist(store) { error in logger.error("cannot write the last-known-good snapshot", metadata: ["error": "\(error)"]) }
+            })
+        }
         var required: [String: Set<ConfigKind>] = [:]
         for source in sources {
             let id = source.description
@@ -115,11 +135,15 @@ struct Discovery: AsyncParsableCommand {
         services.append(ClosureService(name: "ads") { try await discovery.run() })
         let admin = try ListenAddress(parsing: adminListen, flag: "--admin-listen")
         let requiredKinds = required
+        let loaded = lastKnownGood
         let adminServer = AdminServer(host: admin.host, port: admin.port, store: store, aggregator: aggregator, discovery: discovery,
                                       prometheus: prometheus) {
             let missing = requiredKinds.compactMap { id, kinds -> String? in
                 let lacking = kinds.subtracting(aggregator.syncedKinds(source: id))
                 return lacking.isEmpty ? nil : "\(id) has not delivered \(lacking.map(\.rawValue).sorted().joined(separator: ", "))"
+            }
+            if !missing.isEmpty, let loaded {
+                return (true, "ready: serving the last-known-good snapshot v\(loaded.version) while \(missing.sorted().joined(separator: "; "))")
             }
             guard missing.isEmpty else { return (false, "not ready: " + missing.sorted().joined(separator: "; ")) }
             let (synced, served) = (store.current.version, discovery.broadcaster.latest.snapshotVersion)
