@@ -10,9 +10,7 @@ public enum MCPEnvelope {
 
     /// The envelope of one resource, packed in an `Any` as MCP-over-xDS carries it.
     public static func pack(_ resource: ConfigResource) -> Google_Protobuf_Any {
-        var envelope = Istio_Mcp_V1alpha1_Resource()
-        envelope.metadata = metadata(of: resource)
-        envelope.body = resource.spec.packedAny()
+        let envelope = envelope(resource)
         var any = Google_Protobuf_Any()
         any.typeURL = resourceTypeURL
         var options = BinaryEncodingOptions()
@@ -42,18 +40,28 @@ public enum MCPEnvelope {
     /// problems (bad name, wrong body type, undecodable body) become per-resource errors.
     public static func decode(_ anys: [Google_Protobuf_Any], kind: ConfigKind, location: String, origin: String,
                               revision: String? = nil) throws(EnvelopeError) -> (resources: [ConfigResource], errors: [ConfigDecodingError]) {
-        var resources: [ConfigResource] = []
-        var errors: [ConfigDecodingError] = []
+        var envelopes: [Istio_Mcp_V1alpha1_Resource] = []
         for (index, any) in anys.enumerated() {
             guard any.typeURL == resourceTypeURL else {
                 throw EnvelopeError(index: index, reason: "type URL '\(any.typeURL)' is not \(resourceTypeURL)")
             }
-            let envelope: Istio_Mcp_V1alpha1_Resource
             do {
-                envelope = try Istio_Mcp_V1alpha1_Resource(serializedBytes: any.value)
+                envelopes.append(try Istio_Mcp_V1alpha1_Resource(serializedBytes: any.value))
             } catch {
                 throw EnvelopeError(index: index, reason: "not a decodable istio.mcp.v1alpha1.Resource (\(error))")
             }
+        }
+        return try decode(envelopes, kind: kind, location: location, origin: origin, revision: revision, strictBodies: false)
+    }
+
+    /// Decodes envelopes: a bad name, a body of another kind or an undecodable body is a
+    /// per-resource error, unless `strictBodies` (the legacy protocol NACKs body problems), which
+    /// makes body problems an ``EnvelopeError``.
+    public static func decode(_ envelopes: [Istio_Mcp_V1alpha1_Resource], kind: ConfigKind, location: String, origin: String,
+                                     revision: String? = nil, strictBodies: Bool) throws(EnvelopeError) -> (resources: [ConfigResource], errors: [ConfigDecodingError]) {
+        var resources: [ConfigResource] = []
+        var errors: [ConfigDecodingError] = []
+        for (index, envelope) in envelopes.enumerated() {
             let name = envelope.metadata.name
             let key: ConfigKey
             do {
@@ -64,8 +72,9 @@ public enum MCPEnvelope {
             }
             if let revision, let label = envelope.metadata.labels["istio.io/rev"], label != revision { continue }
             guard let bodyKind = ConfigKind(bodyTypeURL: envelope.body.typeURL), bodyKind == kind else {
-                errors.append(ConfigDecodingError(location: location, resource: "\(key)", field: "body",
-                                                  reason: "body type '\(envelope.body.typeURL)' is not a \(kind)"))
+                let reason = "body type '\(envelope.body.typeURL)' is not a \(kind)"
+                if strictBodies { throw EnvelopeError(index: index, reason: "\(key): \(reason)") }
+                errors.append(ConfigDecodingError(location: location, resource: "\(key)", field: "body", reason: reason))
                 continue
             }
             do {
@@ -75,9 +84,18 @@ public enum MCPEnvelope {
                     annotations: envelope.metadata.annotations,
                     createTime: envelope.metadata.hasCreateTime ? envelope.metadata.createTime.date : nil, origin: origin))
             } catch {
+                if strictBodies { throw EnvelopeError(index: index, reason: "\(key): undecodable \(kind) body (\(error))") }
                 errors.append(ConfigDecodingError(location: location, resource: "\(key)", field: "body", reason: "undecodable \(kind): \(error)"))
             }
         }
         return (resources, errors)
+    }
+
+    /// The envelope of a resource (for the legacy protocol, which carries envelopes directly).
+    public static func envelope(_ resource: ConfigResource) -> Istio_Mcp_V1alpha1_Resource {
+        var envelope = Istio_Mcp_V1alpha1_Resource()
+        envelope.metadata = metadata(of: resource)
+        envelope.body = resource.spec.packedAny()
+        return envelope
     }
 }

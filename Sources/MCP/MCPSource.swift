@@ -9,7 +9,8 @@ import SwiftProtobuf
 import Synchronization
 
 /// A reusable MCP **source**: serves Istio config collections to MCP sinks over MCP-over-xDS
-/// (`envoy.service.discovery.v3.AggregatedDiscoveryService`, state of the world per type).
+/// (`envoy.service.discovery.v3.AggregatedDiscoveryService`, state of the world per type) and the
+/// legacy `istio.mcp.v1alpha1.ResourceSource` (per collection, incremental).
 ///
 /// Registry vendors push their catalogue with ``replace(_:)`` or ``replace(kind:with:)``; every
 /// connected sink then receives the new collection. Each type gets a response even when empty,
@@ -85,15 +86,15 @@ public final class MCPSource: Sendable {
         return stream
     }
 
-    /// The gRPC service to register on a server.
-    public var service: some RegistrableRPCService { MCPOverXDSService(source: self) }
+    /// The gRPC services to register on a server: MCP-over-xDS and the legacy `ResourceSource`.
+    public var services: [any RegistrableRPCService] { [MCPOverXDSService(source: self), LegacyMCPSourceService(source: self)] }
 
     /// Listens on `host:port` (0 = any free port) and serves until cancelled; `onListening` gets the bound port.
     public func serve(host: String, port: Int, onListening: @Sendable (Int) -> Void = { _ in }) async throws {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = 64 << 20 })
-        let server = GRPCServer(transport: transport, services: [service])
+        let server = GRPCServer(transport: transport, services: services)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             let bound = try await transport.listeningAddress.ipv4?.port ?? port

@@ -21,7 +21,9 @@ public struct SourceConnection: Sendable, Equatable {
     public var port: Int
     /// API versions to request each kind under (`v1` as current istiod; `v1alpha3` for Nacos-style servers).
     public var versions: [String] = ["v1"]
-    /// Kinds that must have been answered before the source counts as synced (default: all).
+    /// Kinds to subscribe to (a legacy source ends the stream on a collection it does not serve).
+    public var kinds: [ConfigKind] = ConfigKind.allCases
+    /// Kinds that must have been answered before the source counts as synced (default: every subscribed kind).
     public var requiredKinds: Set<ConfigKind> = Set(ConfigKind.allCases)
     public var tls: TLS?
     /// Largest response accepted (Istio's legacy 4 MiB is far too small for large meshes).
@@ -49,6 +51,7 @@ public struct SourceConnection: Sendable, Equatable {
         self.init(host: String(authority[..<colon]), port: port)
         var tls = TLS()
         var wantsTLS = false
+        var explicitRequired = false
         for item in (query ?? "").split(separator: "&") {
             let pair = item.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
             let (key, value) = (pair[0], pair.count > 1 ? pair[1] : "")
@@ -59,14 +62,10 @@ public struct SourceConnection: Sendable, Equatable {
                     throw ParseError(url: url, reason: "versions must be a comma-separated list of v1alpha3, v1beta1, v1")
                 }
             case "required":
-                var kinds = Set<ConfigKind>()
-                for name in value.split(separator: ",") where !name.isEmpty {
-                    guard let kind = ConfigKind(rawValue: String(name)) else {
-                        throw ParseError(url: url, reason: "required: '\(name)' is not one of \(ConfigKind.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    kinds.insert(kind)
-                }
-                requiredKinds = kinds
+                requiredKinds = Set(try Self.kinds(value, option: key, url: url))
+                explicitRequired = true
+            case "kinds":
+                kinds = try Self.kinds(value, option: key, url: url)
             case "ca": tls.caFile = value; wantsTLS = true
             case "cert": tls.certificateFile = value; wantsTLS = true
             case "key": tls.keyFile = value; wantsTLS = true
@@ -76,13 +75,25 @@ public struct SourceConnection: Sendable, Equatable {
                 guard let bytes = Int(value), bytes > 0 else { throw ParseError(url: url, reason: "max-message-bytes must be a positive number") }
                 maxMessageBytes = bytes
             default:
-                throw ParseError(url: url, reason: "unknown option '\(key)' (known: versions, required, tls, ca, cert, key, sni, max-message-bytes)")
+                throw ParseError(url: url, reason: "unknown option '\(key)' (known: kinds, versions, required, tls, ca, cert, key, sni, max-message-bytes)")
             }
         }
+        if !explicitRequired { requiredKinds = Set(kinds) }
         if (tls.certificateFile == nil) != (tls.keyFile == nil) {
             throw ParseError(url: url, reason: "cert and key go together")
         }
         if wantsTLS { self.tls = tls }
+    }
+
+    static func kinds(_ list: String, option: String, url: String) throws(ParseError) -> [ConfigKind] {
+        var kinds: [ConfigKind] = []
+        for name in list.split(separator: ",") where !name.isEmpty {
+            guard let kind = ConfigKind(rawValue: String(name)) else {
+                throw ParseError(url: url, reason: "\(option): '\(name)' is not one of \(ConfigKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kinds.append(kind)
+        }
+        return kinds
     }
 
     /// The gRPC client transport for this source.

@@ -36,7 +36,7 @@ public final class XDSConfigSink: Sendable {
     }
 
     /// Kinds this sink asks for (EnvoyFilter only exists as v1alpha3).
-    public var kinds: [ConfigKind] { ConfigKind.allCases }
+    public var kinds: [ConfigKind] { connection.kinds }
 
     /// The type URLs requested, MeshConfig first.
     public var typeURLs: [String] {

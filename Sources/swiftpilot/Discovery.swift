@@ -1,6 +1,8 @@
 import Admin
 import ArgumentParser
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
 import Logging
 import MCP
 import Metrics
@@ -19,7 +21,7 @@ struct Discovery: AsyncParsableCommand {
         """)
 
     @Option(name: .customLong("config-source"), help: ArgumentHelp(
-        "Where Istio config comes from (repeatable; the first wins on duplicates): xds://host:port (MCP-over-xDS), fs:///dir (watched YAML).",
+        "Where Istio config comes from (repeatable; the first wins on duplicates): xds://host:port (MCP-over-xDS), mcp://host:port (legacy istio.mcp.v1alpha1), fs:///dir (watched YAML). Options as a query: ?kinds=…&required=…&versions=v1,v1alpha3&ca=…&cert=…&key=…&sni=…&max-message-bytes=….",
         valueName: "url"))
     var configSources: [String] = []
 
@@ -34,6 +36,9 @@ struct Discovery: AsyncParsableCommand {
 
     @Option(help: "Only accept MCP resources whose istio.io/rev label is absent or equal to this.")
     var revision: String?
+
+    @Option(help: "Also listen here for legacy MCP sources that dial in (istio.mcp.v1alpha1.ResourceSink), e.g. 127.0.0.1:15020.")
+    var mcpSinkListen: String?
 
     @Option(help: "Directory for the last-known-good snapshot: loaded at start (served at once, even with every source down), rewritten after each change.")
     var snapshotDir: String?
@@ -125,9 +130,28 @@ struct Discovery: AsyncParsableCommand {
                         logger.info("loaded config directory", metadata: ["source": "\(id)", "resources": "\(contents.resources.count)", "rejected": "\(contents.errors.count)"])
                     }
                 })
-            case .mcp:
-                throw ValidationError("\(id): the legacy istio.mcp.v1alpha1 flavour (mcp://) is not implemented yet; use xds:// or fs://")
+            case .mcp(let connection, _):
+                let session = LegacySinkSession(id: id, kinds: connection.kinds, aggregator: aggregator)
+                required[id] = connection.requiredKinds
+                services.append(ClosureService(name: id) { await LegacyMCPSink(session: session, connection: connection).run() })
             }
+        }
+        if let mcpSinkListen {
+            let address = try ListenAddress(parsing: mcpSinkListen, flag: "--mcp-sink-listen")
+            let server = GRPCServer(
+                transport: HTTP2ServerTransport.Posix(address: .ipv4(host: address.host, port: address.port), transportSecurity: .plaintext,
+                                                      config: .defaults { $0.rpc.maxRequestPayloadSize = 256 << 20 }),
+                services: [LegacyMCPSinkService(aggregator: aggregator)])
+            services.append(ClosureService(name: "mcp-sink-listener") {
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await server.serve() }
+                    group.addTask {
+                        await waitUntilCancelled()
+                        server.beginGracefulShutdown()
+                    }
+                }
+            })
+            logger.info("listening for MCP sources that dial in (istio.mcp.v1alpha1.ResourceSink)", metadata: ["address": "\(mcpSinkListen)"])
         }
         let xds = try ListenAddress(parsing: xdsListen, flag: "--xds-listen")
         let debouncer = PushDebouncer(quietWindow: .milliseconds(debounceMs), maxDelay: .milliseconds(debounceMaxMs))

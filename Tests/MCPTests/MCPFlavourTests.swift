@@ -1,0 +1,184 @@
+import EnvoyAPI
+import Foundation
+import IstioAPI
+@testable import MCP
+import Snapshot
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+/// A valid ServiceEntry named `ns/<name>` for host `<name>.example.com`.
+func service(_ name: String, port: UInt32 = 80) -> ConfigResource {
+    var spec = ServiceEntry()
+    spec.hosts = ["\(name).example.com"]
+    var servicePort = Istio_Networking_V1alpha3_ServicePort()
+    servicePort.number = port
+    servicePort.name = "http"
+    spec.ports = [servicePort]
+    return ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: name), spec: .serviceEntry(spec))
+}
+
+/// An MCP source served on a loopback port, restartable on the same port.
+final class RunningSource: Sendable {
+    let source = MCPSource()
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+    private let bound = Mutex<Int>(0)
+
+    func start(port: Int = 0) async throws -> Int {
+        let (ports, ready) = AsyncStream<Int>.makeStream()
+        let source = self.source
+        task.withLock { $0 = Task { try await source.serve(host: "127.0.0.1", port: port) { ready.yield($0) } } }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        bound.withLock { $0 = port }
+        return port
+    }
+
+    func stop() async {
+        let running = task.withLock { $0 }
+        running?.cancel()
+        _ = try? await running?.value
+    }
+
+    var port: Int { bound.withLock { $0 } }
+}
+
+/// Polls until `condition` holds (at most 10 s).
+func eventually(_ what: String, _ condition: () -> Bool) async throws {
+    for _ in 0..<200 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out waiting for \(what)")
+}
+
+func names(_ store: SnapshotStore) -> [String] { store.current.resources(.serviceEntry).map(\.key.name) }
+
+@Suite(.serialized) struct MCPFlavourTests {
+    @Test(arguments: ["xds", "mcp"])
+    func syncUpdateDeleteAndReconnect(flavour: String) async throws {
+        let running = RunningSource()
+        running.source.replace([service("a"), service("b")])
+        let port = try await running.start()
+        let store = SnapshotStore()
+        let id = "\(flavour)://127.0.0.1:\(port)"
+        let aggregator = ConfigAggregator(store: store, sources: [id])
+        var connection = SourceConnection(host: "127.0.0.1", port: port)
+        connection.kinds = [.serviceEntry, .gateway]
+        let sink = Task {
+            if flavour == "xds" {
+                await XDSConfigSink(id: id, connection: connection, aggregator: aggregator).run()
+            } else {
+                await LegacyMCPSink(session: LegacySinkSession(id: id, kinds: connection.kinds, aggregator: aggregator), connection: connection).run()
+            }
+        }
+        defer { sink.cancel() }
+
+        try await eventually("initial sync") { names(store) == ["a", "b"] }
+        #expect(aggregator.syncedKinds(source: id) == [.serviceEntry, .gateway], "an empty collection counts as synced")
+
+        running.source.replace(kind: .serviceEntry, with: [service("a", port: 8080), service("b")])
+        try await eventually("update") {
+            guard case .serviceEntry(let spec)? = store.current.resource(ConfigKey(kind: .serviceEntry, namespace: "ns", name: "a"))?.spec else { return false }
+            return spec.ports.first?.number == 8080
+        }
+
+        running.source.replace(kind: .serviceEntry, with: [service("a", port: 8080)])
+        try await eventually("delete") { names(store) == ["a"] }
+
+        // The source goes away; a resource is deleted and one added while nobody is connected.
+        await running.stop()
+        running.source.replace(kind: .serviceEntry, with: [service("c")])
+        _ = try await running.start(port: port)
+        try await eventually("reconvergence after the source restarts") { names(store) == ["c"] }
+        await running.stop()
+    }
+
+    @Test func legacyIncrementalSessionResumptionRemovesWhatWentAwayWhileDisconnected() async throws {
+        let running = RunningSource()
+        running.source.replace([service("a"), service("b"), service("c")])
+        let port = try await running.start()
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["legacy"])
+        let session = LegacySinkSession(id: "legacy", kinds: [.serviceEntry], aggregator: aggregator)
+        let connection = SourceConnection(host: "127.0.0.1", port: port)
+        var sink = Task { await LegacyMCPSink(session: session, connection: connection).run() }
+        try await eventually("initial sync") { names(store) == ["a", "b", "c"] }
+        sink.cancel()
+        _ = await sink.value
+
+        // Reconnecting, the sink says what it holds; the source answers with the difference only.
+        let resume = try #require(session.initialRequests().first)
+        #expect(resume.incremental)
+        #expect(Set(resume.initialResourceVersions.keys) == ["ns/a", "ns/b", "ns/c"])
+
+        running.source.replace(kind: .serviceEntry, with: [service("a"), service("d")])
+        sink = Task { await LegacyMCPSink(session: session, connection: connection).run() }
+        defer { sink.cancel() }
+        try await eventually("resumed sync") { names(store) == ["a", "d"] }
+        await running.stop()
+    }
+
+    @Test func legacyUndecodableBodyIsNACKedAndTheCollectionKept() throws {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["legacy"])
+        let session = LegacySinkSession(id: "legacy", kinds: [.serviceEntry], aggregator: aggregator)
+        var good = Resources()
+        good.collection = ConfigKind.serviceEntry.legacyCollection
+        good.nonce = "1"
+        good.resources = [MCPEnvelope.envelope(service("a"))]
+        let ack = session.handle(good)
+        #expect(!ack.hasErrorDetail && ack.responseNonce == "1" && ack.incremental)
+
+        var bad = good
+        bad.nonce = "2"
+        bad.resources[0].body.value = Data([0xff, 0xff, 0xff])
+        let nack = session.handle(bad)
+        #expect(nack.hasErrorDetail && nack.responseNonce == "2")
+        #expect(nack.errorDetail.message.contains("ns/a"))
+        #expect(names(store) == ["a"], "the last good collection keeps serving")
+
+        var unknown = Resources()
+        unknown.collection = "istio/networking/v1alpha3/unknowns"
+        unknown.nonce = "3"
+        #expect(session.handle(unknown).errorDetail.code == 12, "UNIMPLEMENTED for an unknown collection")
+    }
+
+    @Test func xdsUndecodableEnvelopeIsNACKedWithTheLastGoodVersion() throws {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["x"])
+        let sink = XDSConfigSink(id: "x", connection: SourceConnection(host: "127.0.0.1", port: 1), aggregator: aggregator)
+        var good = Envoy_Service_Discovery_V3_DiscoveryResponse()
+        good.typeURL = ConfigKind.serviceEntry.mcpTypeURL
+        good.versionInfo = "v1"
+        good.nonce = "n1"
+        good.resources = [MCPEnvelope.pack(service("a"))]
+        let ack = try #require(sink.handle(good))
+        #expect(!ack.hasErrorDetail && ack.versionInfo == "v1" && ack.responseNonce == "n1")
+
+        var bad = good
+        bad.versionInfo = "v2"
+        bad.nonce = "n2"
+        bad.resources[0].typeURL = "type.googleapis.com/something.Else"
+        let nack = try #require(sink.handle(bad))
+        #expect(nack.hasErrorDetail && nack.versionInfo == "v1" && nack.responseNonce == "n2")
+        #expect(names(store) == ["a"])
+        #expect(aggregator.rejections.count == 1)
+
+        var meshConfig = good
+        meshConfig.typeURL = MCPEnvelope.meshConfigTypeURL
+        #expect(sink.handle(meshConfig) == nil, "MeshConfig is not ACKed, as istiod does")
+    }
+
+    @Test func sourceURLOptionsAreParsedAndBadOnesNamed() throws {
+        let connection = try SourceConnection(url: "xds://h:1?versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example",
+                                              authority: "h:1", query: "versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example")
+        #expect(connection.versions == ["v1", "v1alpha3"])
+        #expect(connection.kinds == [.serviceEntry, .gateway])
+        #expect(connection.requiredKinds == [.serviceEntry])
+        #expect(connection.tls?.caFile == "/ca.pem" && connection.tls?.serverName == "mcp.example")
+        #expect(throws: SourceConnection.ParseError.self) { try SourceConnection(url: "u", authority: "h:1", query: "kinds=Bogus") }
+        #expect(throws: SourceConnection.ParseError.self) { try SourceConnection(url: "u", authority: "h:1", query: "cert=/c.pem") }
+        #expect(throws: SourceConnection.ParseError.self) { try SourceConnection(url: "u", authority: "h", query: nil) }
+    }
+}
