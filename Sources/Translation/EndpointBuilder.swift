@@ -31,7 +31,8 @@ public enum EndpointBuilder {
                 return empty
             }
         }
-        return loadAssignment(clusterName: clusterName, endpoints: selected(service.endpoints, subset: subset), port: port)
+        let endpoints = selected(service.endpoints, subset: subset).filter(\.hasIPAddress)
+        return loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port)
     }
 
     /// Endpoints whose labels match the subset's labels (all of them without a subset).

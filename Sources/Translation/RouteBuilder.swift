@@ -12,38 +12,54 @@ typealias VirtualHost = Envoy_Config_Route_V3_VirtualHost
 typealias StringMatcher = Envoy_Type_Matcher_V3_StringMatcher
 typealias HeaderMatcher = Envoy_Config_Route_V3_HeaderMatcher
 
+/// What route translation reads besides the VirtualService: the model, the namespace of the proxy
+/// asking (DestinationRule lookup), and the listener port.
+struct RouteScope {
+    var model: MeshModel
+    var proxyNamespace: String
+    var port: UInt32
+}
+
 /// Builds gateway RouteConfigurations (`http.<port>`) from the VirtualServices bound to each server.
 public enum RouteBuilder {
-    /// Route configurations for every HTTP port of a router.
-    public static func gatewayRoutes(_ servers: GatewayServers, in model: MeshModel) -> [RouteConfiguration] {
-        servers.ports.map { port in
-            routeConfiguration(name: Names.gatewayHTTPRoute(port: port), port: port, servers: servers.httpByPort[port] ?? [], in: model)
+    /// Route configurations of a router: `http.<port>` per plaintext HTTP port, then
+    /// `https.<port>.<portName>.<gateway>.<namespace>` per TLS-terminated HTTPS server.
+    public static func gatewayRoutes(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel) -> [RouteConfiguration] {
+        let http = servers.httpByPort
+        let plain = http.keys.sorted().map { port in
+            routeConfiguration(name: Names.gatewayHTTPRoute(port: port), servers: http[port] ?? [],
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: port))
         }
+        var seen = Set(plain.map(\.name))
+        let secure = servers.httpsServers.filter { seen.insert($0.httpsRouteName).inserted }.map { entry in
+            routeConfiguration(name: entry.httpsRouteName, servers: [entry],
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: entry.server.port.number))
+        }
+        return plain + secure
     }
 
     /// One route configuration: a virtual host per bound host name, VS routes merged by host in VS
     /// order; when nothing binds, the `blackhole:<port>` vhost so Envoy answers 404.
-    static func routeConfiguration(name: String, port: UInt32, servers: [GatewayServers.Entry], in model: MeshModel) -> RouteConfiguration {
+    static func routeConfiguration(name: String, servers: [GatewayServers.Entry], scope: RouteScope) -> RouteConfiguration {
+        let port = scope.port
         var hostsInOrder: [String] = []
         var routesByHost: [String: [Route]] = [:]
         var redirectTLS = Set<String>()
-        for resource in model.virtualServices {
+        for resource in scope.model.virtualServices(visibleTo: scope.proxyNamespace) {
             guard case .virtualService(let service) = resource.spec else { continue }
-            let gatewayNames = Set(service.gateways.map { gatewayName($0, namespace: resource.key.namespace) })
             var boundHosts: [String] = []
             var boundGateway: ConfigKey?
-            for entry in servers where gatewayNames.contains(entry.gateway.resourceName) {
-                for (namespace, serverHost) in entry.hosts where namespace == "*" || namespace == resource.key.namespace {
-                    for host in service.hosts where HostMatch.overlaps(host, serverHost) {
-                        let bound = HostMatch.narrower(host, serverHost).lowercased()
-                        if !boundHosts.contains(bound) { boundHosts.append(bound) }
-                        if entry.server.tls.httpsRedirect { redirectTLS.insert(bound) }
-                        boundGateway = boundGateway ?? entry.gateway
-                    }
+            for entry in servers {
+                for host in entry.boundHosts(of: service, namespace: resource.key.namespace) {
+                    if !boundHosts.contains(host) { boundHosts.append(host) }
+                    if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
+                    boundGateway = boundGateway ?? entry.gateway
                 }
             }
-            guard let gateway = boundGateway, !boundHosts.isEmpty else { continue }
-            let routes = httpRoutes(for: service, resource: resource, gateway: gateway.resourceName, port: port, in: model)
+            guard let gateway = boundGateway else { continue }
+            let routes = httpRoutes(for: service, resource: resource, gateway: gateway.resourceName, scope: scope)
+            // A VS with only tcp/tls rules (or none left) adds no virtual host.
+            if routes.isEmpty { continue }
             for host in boundHosts {
                 if routesByHost[host] == nil { hostsInOrder.append(host) }
                 routesByHost[host, default: []].append(contentsOf: routes)
@@ -102,16 +118,18 @@ public enum RouteBuilder {
     // MARK: - HTTP routes
 
     /// Envoy routes of one VirtualService for a gateway and port (Istio §4.1 algorithm).
-    static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, port: UInt32, in model: MeshModel) -> [Route] {
+    static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, scope: RouteScope) -> [Route] {
+        let port = scope.port
         var routes: [Route] = []
-        for rule in service.http {
+        for sourced in expandedRules(of: service, resource: resource, in: scope.model) where hasAction(sourced.rule) {
+            let rule = sourced.rule
             let matches = rule.match.isEmpty ? [nil] : rule.match.map(Optional.some)
             for match in matches {
                 if let match {
                     if match.port != 0, match.port != port { continue }
                     if !match.gateways.isEmpty, !match.gateways.map({ gatewayName($0, namespace: resource.key.namespace) }).contains(gateway) { continue }
                 }
-                let route = translate(rule, match: match, resource: resource, port: port, in: model)
+                let route = translate(rule, match: match, resource: sourced.source, scope: scope)
                 routes.append(route)
                 if isCatchAll(route) { return routes }
             }
@@ -120,7 +138,7 @@ public enum RouteBuilder {
     }
 
     static func translate(_ rule: Istio_Networking_V1alpha3_HTTPRoute, match: Istio_Networking_V1alpha3_HTTPMatchRequest?,
-                          resource: ConfigResource, port: UInt32, in model: MeshModel) -> Route {
+                          resource: ConfigResource, scope: RouteScope) -> Route {
         var route = Route()
         route.name = [rule.name, match?.name ?? ""].filter { !$0.isEmpty }.joined(separator: ".")
         route.match = routeMatch(match)
@@ -128,7 +146,7 @@ public enum RouteBuilder {
         metadata.fields["config"] = Google_Protobuf_Value(stringValue: "/apis/networking.istio.io/v1/namespaces/\(resource.key.namespace)/virtual-service/\(resource.key.name)")
         route.metadata.filterMetadata["istio"] = metadata
         if rule.hasRedirect {
-            route.redirect = redirect(rule.redirect, port: port)
+            route.redirect = redirect(rule.redirect, port: scope.port)
         } else if rule.hasDirectResponse {
             var direct = Envoy_Config_Route_V3_DirectResponseAction()
             direct.status = rule.directResponse.status
@@ -143,11 +161,18 @@ public enum RouteBuilder {
             }
             route.directResponse = direct
         } else {
-            route.route = action(rule, resource: resource, port: port, in: model)
+            route.route = action(rule, resource: resource, scope: scope)
         }
         applyHeaders(rule.headers, to: &route)
+        let destinations = activeDestinations(rule)
+        if case .route = route.action, destinations.count == 1, destinations[0].hasHeaders {
+            applyHeaders(destinations[0].headers, to: &route)
+        }
         if rule.hasFault, let fault = fault(rule.fault) {
             route.typedPerFilterConfig["envoy.filters.http.fault"] = Packing.any(fault)
+        }
+        if rule.hasCorsPolicy {
+            route.typedPerFilterConfig["envoy.filters.http.cors"] = Packing.any(corsPolicy(rule.corsPolicy))
         }
         return route
     }
@@ -226,9 +251,10 @@ public enum RouteBuilder {
 
     // MARK: - Actions
 
-    static func action(_ rule: Istio_Networking_V1alpha3_HTTPRoute, resource: ConfigResource, port: UInt32, in model: MeshModel) -> RouteAction {
+    static func action(_ rule: Istio_Networking_V1alpha3_HTTPRoute, resource: ConfigResource, scope: RouteScope) -> RouteAction {
+        let (model, port) = (scope.model, scope.port)
         var action = RouteAction()
-        let destinations = rule.route.count == 1 ? rule.route : rule.route.filter { $0.weight > 0 }
+        let destinations = activeDestinations(rule)
         if destinations.count == 1 {
             action.cluster = clusterName(destinations[0].destination, namespace: resource.key.namespace, port: port, in: model)
         } else {
@@ -261,18 +287,40 @@ public enum RouteBuilder {
         }
         // Istio's default: no route timeout (Envoy's own default would be 15 s).
         action.timeout = rule.hasTimeout ? rule.timeout : Google_Protobuf_Duration(seconds: 0)
-        if let retry = retryPolicy(rule) { action.retryPolicy = retry }
+        action.hashPolicy = hashPolicy(for: destinations.map(\.destination), namespace: resource.key.namespace, scope: scope)
+        action.requestMirrorPolicies = mirrorPolicies(rule, namespace: resource.key.namespace, scope: scope)
+        if var retry = retryPolicy(rule) {
+            // Consistent hashing pins a host; retrying elsewhere would defeat it.
+            if !action.hashPolicy.isEmpty { retry.retryHostPredicate = [] }
+            action.retryPolicy = retry
+        }
         return action
+    }
+
+    /// The destinations that receive traffic: a single destination whatever its weight, else those
+    /// with a weight above 0 (Istio drops weight-0 entries).
+    static func activeDestinations(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> [Istio_Networking_V1alpha3_HTTPRouteDestination] {
+        rule.route.count == 1 ? rule.route : rule.route.filter { $0.weight > 0 }
+    }
+
+    /// Whether a rule can become an Envoy route: it redirects, responds directly, or has a destination
+    /// with traffic (a rule with only weight-0 destinations is invalid in Istio and is not emitted).
+    static func hasAction(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Bool {
+        rule.hasRedirect || rule.hasDirectResponse || !activeDestinations(rule).isEmpty
     }
 
     /// `outbound|P|subset|host`: P = destination port, else the service's only port, else the listener port.
     static func clusterName(_ destination: Istio_Networking_V1alpha3_Destination, namespace: String, port: UInt32, in model: MeshModel) -> String {
         let host = Names.fullyQualified(destination.host, namespace: namespace)
-        var number = destination.port.number
-        if number == 0 {
-            if let service = model.services[host], service.ports.count == 1 { number = service.ports[0].number } else { number = port }
-        }
+        let number = clusterPort(destination, service: model.services[host], listenerPort: port)
         return Names.outboundCluster(port: number, subset: destination.subset, host: host)
+    }
+
+    /// Destination port, else the service's only port, else the listener port.
+    static func clusterPort(_ destination: Istio_Networking_V1alpha3_Destination, service: Service?, listenerPort: UInt32) -> UInt32 {
+        if destination.port.number != 0 { return destination.port.number }
+        if let service, service.ports.count == 1 { return service.ports[0].number }
+        return listenerPort
     }
 
     static func retryPolicy(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Envoy_Config_Route_V3_RetryPolicy? {
