@@ -212,6 +212,22 @@ def test_request_timeout_gives_504_and_no_timeout_waits(serve_router, backends):
     assert time.monotonic() - start >= 2.0
 
 
+def test_timeout_override_header_is_not_trusted_from_edge_clients(serve_router, backends):
+    # Scenario 11's `x-envoy-upstream-rq-timeout-ms` override applies to internal (mesh) callers. On a
+    # gateway (use_remote_address, no internal address ranges) every client is external and Envoy
+    # ignores x-envoy-* control headers, so an outside client cannot shorten or stretch timeouts.
+    slow = backends("slow", delay=1.0)
+    port = free_port()
+    http = [{"match": [{"uri": {"prefix": "/bounded"}}], "timeout": "0.5s", "route": [route_to("slow")]},
+            {"route": [route_to("slow")]}]
+    docs = [gateway(port, hosts=["*"]), svc("slow", 8000, {"v1": slow}),
+            virtual_service("slow", ["slow.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http)]
+    serve_router(docs, [port])
+    assert request(port, "/", host="slow.example.com", headers={"x-envoy-upstream-rq-timeout-ms": "200"})[0] == 200
+    status, _, _ = request(port, "/bounded", host="slow.example.com", headers={"x-envoy-upstream-rq-timeout-ms": "5000"})
+    assert status == 504
+
+
 # MARK: - 16: redirect, direct response, rewrite
 
 
