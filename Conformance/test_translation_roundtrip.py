@@ -3,7 +3,7 @@ with the official Envoy protos (no unknown fields, byte-identical re-serialisati
 and a real Envoy 1.40 (fail-on-deprecated) accepts every update.
 """
 from harness import free_port, make_certificates, wait_until
-from xds_client import ADSStream, CDS, EDS, LDS, RDS, node, roundtrip_problems, unpack
+from xds_client import LDS, RDS, fetch_router_config, roundtrip_problems, unpack
 from yaml_snippets import (destination_rule, gateway_servers, http_port, route_to, service_entry,
                            virtual_service)
 
@@ -73,46 +73,12 @@ def everything(workdir) -> tuple[list[str], list[int]]:
     return docs, [http, https, passthrough, tcp]
 
 
-def fetch(port: int) -> dict[str, list]:
-    """Every resource of every type, subscribed like Envoy (HCM RDS names only), all ACKed."""
-    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-    stream = ADSStream(port)
-    got: dict[str, list] = {}
-    try:
-        stream.send(node=node(), type_url=CDS)
-        while len(got) < 4:
-            response = stream.receive()
-            got[response.type_url] = list(response.resources)
-            if response.type_url == CDS:
-                clusters = [unpack(r) for r in response.resources]
-                stream.ack(response)
-                stream.send(type_url=EDS, resource_names=sorted(c.name for c in clusters if c.type == c.EDS))
-                stream.send(type_url=LDS)
-            elif response.type_url == LDS:
-                stream.ack(response)
-                names = set()
-                for listener in map(unpack, response.resources):
-                    for chain in listener.filter_chains:
-                        for network_filter in chain.filters:
-                            if network_filter.name == "envoy.filters.network.http_connection_manager":
-                                manager = hcm.HttpConnectionManager()
-                                network_filter.typed_config.Unpack(manager)
-                                names.add(manager.rds.route_config_name)
-                stream.send(type_url=RDS, resource_names=sorted(names))
-            elif response.type_url == EDS:
-                stream.ack(response, [unpack(r).cluster_name for r in response.resources])
-            else:
-                stream.ack(response, [unpack(r).name for r in response.resources])
-    finally:
-        stream.close()
-    return got
-
-
 def test_every_translated_feature_roundtrips_through_the_official_protos(workdir, config_dir, swiftpilot):
     docs, _ = everything(workdir)
     (config_dir / "mesh.yaml").write_text("---\n".join(docs))
     pilot = swiftpilot("--examples-dir", str(config_dir))
-    got = fetch(pilot.xds_port)
+    got = {response.type_url: list(response.resources) for response in fetch_router_config(pilot.xds_port)}
+    assert len(got) == 4
     problems = [p for resources in got.values() for r in resources for p in roundtrip_problems(r)]
     assert not problems, problems
     routes = {unpack(r).name for r in got[RDS]}

@@ -23,6 +23,18 @@ func configWithRule(_ ruleYAML: String) -> ProxyConfig {
     Translator.config(for: router, in: model(reviewsService + "\n---\n" + ruleYAML))
 }
 
+/// The DestinationRule `shop/reviews` for the reviews service; `spec` is what follows `host` (YAML at column 0).
+func reviewsRule(_ spec: String) -> String {
+    """
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews, namespace: shop}
+    spec:
+      host: reviews.shop.svc.cluster.local
+
+    """ + spec.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+}
+
 func cluster(_ config: ProxyConfig, _ name: String) -> Cluster {
     let found = config.clusters.first { $0.name == name }
     #expect(found != nil, "no cluster \(name) in \(config.clusters.map(\.name))")
@@ -102,19 +114,14 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
     }
 
     @Test func subsetPortLevelEntryReplacesEvenWithUnsetFields() {
-        let config = configWithRule("""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          host: reviews.shop.svc.cluster.local
-          trafficPolicy: {loadBalancer: {simple: RANDOM}, connectionPool: {tcp: {maxConnections: 10}}}
-          subsets:
-          - name: v1
-            labels: {version: v1}
-            trafficPolicy:
-              portLevelSettings: [{port: {number: 9080}, outlierDetection: {consecutiveGatewayErrors: 2}}]
-        """)
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy: {loadBalancer: {simple: RANDOM}, connectionPool: {tcp: {maxConnections: 10}}}
+        subsets:
+        - name: v1
+          labels: {version: v1}
+          trafficPolicy:
+            portLevelSettings: [{port: {number: 9080}, outlierDetection: {consecutiveGatewayErrors: 2}}]
+        """))
         let subset = cluster(config, v1)
         #expect(subset.lbPolicy == .leastRequest)
         #expect(subset.circuitBreakers.thresholds[0].maxConnections.value == ClusterBuilder.unlimited)
@@ -123,17 +130,12 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
     }
 
     @Test func connectionPoolBecomesCircuitBreakersAndProtocolOptions() throws {
-        let config = configWithRule("""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          host: reviews.shop.svc.cluster.local
-          trafficPolicy:
-            connectionPool:
-              tcp: {maxConnections: 1, connectTimeout: 2s, maxConnectionDuration: 60s, tcpKeepalive: {probes: 3, time: 7200s, interval: 75s}}
-              http: {http1MaxPendingRequests: 2, http2MaxRequests: 3, maxRetries: 4, maxRequestsPerConnection: 5, idleTimeout: 30s}
-        """)
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy:
+          connectionPool:
+            tcp: {maxConnections: 1, connectTimeout: 2s, maxConnectionDuration: 60s, tcpKeepalive: {probes: 3, time: 7200s, interval: 75s}}
+            http: {http1MaxPendingRequests: 2, http2MaxRequests: 3, maxRetries: 4, maxRequestsPerConnection: 5, idleTimeout: 30s}
+        """))
         let base = cluster(config, plain)
         let thresholds = base.circuitBreakers.thresholds[0]
         #expect([thresholds.maxConnections.value, thresholds.maxPendingRequests.value, thresholds.maxRequests.value,
@@ -189,15 +191,10 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
     }
 
     @Test func outlierDetectionAndPanicThreshold() {
-        let config = configWithRule("""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          host: reviews.shop.svc.cluster.local
-          trafficPolicy:
-            outlierDetection: {consecutive5xxErrors: 0, interval: 1s, baseEjectionTime: 180s, maxEjectionPercent: 100, minHealthPercent: 20}
-        """)
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy:
+          outlierDetection: {consecutive5xxErrors: 0, interval: 1s, baseEjectionTime: 180s, maxEjectionPercent: 100, minHealthPercent: 20}
+        """))
         let detection = cluster(config, plain).outlierDetection
         #expect(detection.consecutive5Xx.value == 0 && detection.enforcingConsecutive5Xx.value == 0, "0 disables 5xx ejection")
         #expect(detection.hasEnforcingSuccessRate && detection.enforcingSuccessRate.value == 0)
@@ -207,23 +204,18 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
     }
 
     @Test func simpleAndMutualTLSUseCertificateFiles() throws {
-        let config = configWithRule("""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          host: reviews.shop.svc.cluster.local
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy:
+          tls: {mode: SIMPLE, caCertificates: /certs/ca.pem, sni: reviews.internal, subjectAltNames: [reviews.internal]}
+        subsets:
+        - name: v1
+          labels: {version: v1}
           trafficPolicy:
-            tls: {mode: SIMPLE, caCertificates: /certs/ca.pem, sni: reviews.internal, subjectAltNames: [reviews.internal]}
-          subsets:
-          - name: v1
-            labels: {version: v1}
-            trafficPolicy:
-              tls: {mode: MUTUAL, clientCertificate: /certs/client.pem, privateKey: /certs/client.key}
-          - name: v2
-            labels: {version: v2}
-            trafficPolicy: {tls: {mode: DISABLE}}
-        """)
+            tls: {mode: MUTUAL, clientCertificate: /certs/client.pem, privateKey: /certs/client.key}
+        - name: v2
+          labels: {version: v2}
+          trafficPolicy: {tls: {mode: DISABLE}}
+        """))
         let simple = try #require(try upstreamTLS(cluster(config, plain)))
         #expect(simple.sni == "reviews.internal")
         #expect(simple.commonTlsContext.validationContext.trustedCa.filename == "/certs/ca.pem")
@@ -240,14 +232,9 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
     }
 
     @Test func istioMutualIsReportedAndSentWithoutTLS() throws {
-        let config = configWithRule("""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          host: reviews.shop.svc.cluster.local
-          trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
-        """)
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+        """))
         #expect(try upstreamTLS(cluster(config, plain)) == nil)
         #expect(config.diagnostics.count == 1)
         let diagnostic = try #require(config.diagnostics.first)

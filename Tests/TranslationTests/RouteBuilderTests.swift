@@ -10,21 +10,29 @@ func gatewayRoutes(_ virtualServiceYAML: String) -> [Envoy_Config_Route_V3_Route
     return routes(config).virtualHosts.first?.routes ?? []
 }
 
+/// The VirtualService `shop/reviews` for `reviews.example.com` on the gateway; `rules` are its
+/// `http` list (YAML at column 0).
+func reviewsHTTP(_ rules: String) -> String {
+    """
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: reviews, namespace: shop}
+    spec:
+      hosts: [reviews.example.com]
+      gateways: [istio-system/gw]
+      http:
+
+    """ + rules.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+}
+
 @Suite struct RouteBuilderTests {
     @Test func singleDestinationHeadersApplyToTheRoute() {
-        let routes = gatewayRoutes("""
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          hosts: [reviews.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - headers: {request: {set: {x-a: "1"}}}
-            route:
-            - destination: {host: reviews}
-              headers: {request: {add: {x-single: "yes"}}, response: {set: {x-r: "2"}, remove: [x-gone]}}
-        """)
+        let routes = gatewayRoutes(reviewsHTTP("""
+        - headers: {request: {set: {x-a: "1"}}}
+          route:
+          - destination: {host: reviews}
+            headers: {request: {add: {x-single: "yes"}}, response: {set: {x-r: "2"}, remove: [x-gone]}}
+        """))
         #expect(routes.count == 1)
         #expect(routes[0].requestHeadersToAdd.map(\.header.key) == ["x-a", "x-single"])
         #expect(routes[0].requestHeadersToAdd.map(\.appendAction) == [.overwriteIfExistsOrAdd, .appendIfExistsOrAdd])
@@ -33,38 +41,24 @@ func gatewayRoutes(_ virtualServiceYAML: String) -> [Envoy_Config_Route_V3_Route
     }
 
     @Test func destinationAuthorityHeaderBecomesHostRewriteUnlessTheRuleRewrites() {
-        let routes = gatewayRoutes("""
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          hosts: [reviews.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - match: [{uri: {prefix: /a}}]
-            route: [{destination: {host: reviews}, headers: {request: {set: {host: a.internal}}}}]
-          - rewrite: {authority: rule.internal}
-            route: [{destination: {host: reviews}, headers: {request: {set: {host: a.internal}}}}]
-        """)
+        let routes = gatewayRoutes(reviewsHTTP("""
+        - match: [{uri: {prefix: /a}}]
+          route: [{destination: {host: reviews}, headers: {request: {set: {host: a.internal}}}}]
+        - rewrite: {authority: rule.internal}
+          route: [{destination: {host: reviews}, headers: {request: {set: {host: a.internal}}}}]
+        """))
         #expect(routes.map(\.route.hostRewriteLiteral) == ["a.internal", "rule.internal"])
         #expect(routes.allSatisfy { $0.requestHeadersToAdd.isEmpty }, "host is never added as a header")
     }
 
     @Test func rulesWhoseDestinationsAllWeighZeroAreNotEmitted() {
-        let routes = gatewayRoutes("""
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          hosts: [reviews.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - match: [{uri: {prefix: /zero}}]
-            route:
-            - {destination: {host: reviews, subset: v1}, weight: 0}
-            - {destination: {host: reviews, subset: v2}, weight: 0}
-          - route: [{destination: {host: reviews, subset: v1}, weight: 5}]
-        """)
+        let routes = gatewayRoutes(reviewsHTTP("""
+        - match: [{uri: {prefix: /zero}}]
+          route:
+          - {destination: {host: reviews, subset: v1}, weight: 0}
+          - {destination: {host: reviews, subset: v2}, weight: 0}
+        - route: [{destination: {host: reviews, subset: v1}, weight: 5}]
+        """))
         #expect(routes.count == 1)
         #expect(routes[0].route.cluster == "outbound|9080|v1|reviews.shop.svc.cluster.local", "a lone destination takes all traffic")
     }
@@ -85,21 +79,14 @@ func gatewayRoutes(_ virtualServiceYAML: String) -> [Envoy_Config_Route_V3_Route
 
 @Suite struct RoutePolicyTests {
     @Test func mirrorsBecomeMirrorPoliciesAndZeroPercentIsDropped() {
-        let routes = gatewayRoutes("""
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          hosts: [reviews.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - route: [{destination: {host: reviews, subset: v1}}]
-            mirror: {host: reviews, subset: v2}
-            mirrorPercentage: {value: 25.5}
-            mirrors:
-            - {destination: {host: reviews, subset: v1}}
-            - {destination: {host: reviews, subset: v2}, percentage: {value: 0}}
-        """)
+        let routes = gatewayRoutes(reviewsHTTP("""
+        - route: [{destination: {host: reviews, subset: v1}}]
+          mirror: {host: reviews, subset: v2}
+          mirrorPercentage: {value: 25.5}
+          mirrors:
+          - {destination: {host: reviews, subset: v1}}
+          - {destination: {host: reviews, subset: v2}, percentage: {value: 0}}
+        """))
         let mirrors = routes[0].route.requestMirrorPolicies
         #expect(mirrors.map(\.cluster) == [v2, v1])
         #expect(mirrors.map(\.runtimeFraction.defaultValue.numerator) == [255_000, 1_000_000])
@@ -107,23 +94,16 @@ func gatewayRoutes(_ virtualServiceYAML: String) -> [Envoy_Config_Route_V3_Route
     }
 
     @Test func corsPolicyIsPerRouteFilterConfig() throws {
-        let routes = gatewayRoutes("""
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
-        spec:
-          hosts: [reviews.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - route: [{destination: {host: reviews}}]
-            corsPolicy:
-              allowOrigins: [{exact: "https://a.example"}, {prefix: "https://b."}]
-              allowMethods: [GET, POST]
-              allowHeaders: [x-a, x-b]
-              exposeHeaders: [x-c]
-              maxAge: 86400s
-              allowCredentials: true
-        """)
+        let routes = gatewayRoutes(reviewsHTTP("""
+        - route: [{destination: {host: reviews}}]
+          corsPolicy:
+            allowOrigins: [{exact: "https://a.example"}, {prefix: "https://b."}]
+            allowMethods: [GET, POST]
+            allowHeaders: [x-a, x-b]
+            exposeHeaders: [x-c]
+            maxAge: 86400s
+            allowCredentials: true
+        """))
         let any = try #require(routes[0].typedPerFilterConfig["envoy.filters.http.cors"])
         #expect(any.typeURL == "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy")
         let cors = try Envoy_Extensions_Filters_Http_Cors_V3_CorsPolicy(serializedBytes: any.value)
