@@ -332,7 +332,8 @@ def server_ssl_context(certs: dict, require_client_certificate: bool = False):
 
 
 def https_request(port: int, sni: str, path: str = "/", host: str | None = None, ca: str | None = None,
-                  client_cert: tuple[str, str] | None = None, timeout: float = 5.0) -> tuple[int, dict, bytes]:
+                  client_cert: tuple[str, str] | None = None, timeout: float = 5.0,
+                  headers: dict | None = None) -> tuple[int, dict, bytes]:
     """One HTTPS request to 127.0.0.1:port with the given SNI (verified against `ca`); raises on
     handshake failure or when the proxy closes the connection."""
     import ssl
@@ -341,7 +342,8 @@ def https_request(port: int, sni: str, path: str = "/", host: str | None = None,
         context.load_cert_chain(*client_cert)
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     with context.wrap_socket(raw, server_hostname=sni) as tls:
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or sni}\r\nConnection: close\r\n\r\n".encode())
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or sni}\r\nConnection: close\r\n{extra}\r\n".encode())
         response = http.client.HTTPResponse(tls)
         response.begin()
         body = response.read()

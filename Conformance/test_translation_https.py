@@ -63,8 +63,14 @@ def test_https_mutual_requires_a_client_certificate(serve_router, backends, cert
             virtual_service("echo", ["secure.example.com"], http=[{"route": [route_to("echo.internal")]}])]
     serve_router(docs, [port])
     client = (certs["client_cert"], certs["client_key"])
-    status, headers, _ = https_request(port, "secure.example.com", ca=certs["ca"], client_cert=client)
+    status, headers, body = https_request(port, "secure.example.com", ca=certs["ca"], client_cert=client)
     assert status == 200 and headers["x-backend"] == "echo"
+    # The backend learns who the client is (XFCC), and a forged XFCC from the client is replaced.
+    xfcc = json.loads(body)["headers"]["x-forwarded-client-cert"]
+    assert 'Subject="CN=client"' in xfcc and "DNS=client.example.com" in xfcc, xfcc
+    with_forgery = https_request(port, "secure.example.com", ca=certs["ca"], client_cert=client,
+                                 headers={"x-forwarded-client-cert": "By=spiffe://forged"})
+    assert "forged" not in json.loads(with_forgery[2])["headers"]["x-forwarded-client-cert"]
     with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
         https_request(port, "secure.example.com", ca=certs["ca"])
 

@@ -110,6 +110,13 @@ public enum ListenerBuilder {
         rds.routeConfigName = routeName
         manager.rds = rds
         manager.useRemoteAddress = Google_Protobuf_BoolValue(true)
+        // Drop any client-sent XFCC; describe the verified client certificate (MUTUAL servers).
+        manager.forwardClientCertDetails = .sanitizeSet
+        var clientCertificate = HTTPConnectionManager.SetCurrentClientCertDetails()
+        clientCertificate.subject = Google_Protobuf_BoolValue(true)
+        clientCertificate.dns = true
+        clientCertificate.uri = true
+        manager.setCurrentClientCertDetails = clientCertificate
         manager.serverName = "istio-envoy"
         manager.normalizePath = Google_Protobuf_BoolValue(true)
         manager.pathWithEscapedSlashesAction = .keepUnchanged

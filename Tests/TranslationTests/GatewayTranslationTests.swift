@@ -211,5 +211,7 @@ func routes(_ config: ProxyConfig, _ name: String = "http.8080") -> RouteConfigu
         #expect(manager.rds.configSource.ads == Envoy_Config_Core_V3_AggregatedConfigSource())
         #expect(manager.httpFilters.map(\.name) == ["envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.router"])
         #expect(manager.serverName == "istio-envoy")
+        #expect(manager.forwardClientCertDetails == .sanitizeSet)
+        #expect(manager.setCurrentClientCertDetails.subject.value && manager.setCurrentClientCertDetails.dns)
     }
 }
