@@ -45,7 +45,9 @@ def everything(workdir) -> tuple[list[str], list[int]]:
                                  "baseEjectionTime": "30s", "maxEjectionPercent": 50, "minHealthPercent": 10,
                                  "splitExternalLocalOriginErrors": True, "consecutiveLocalOriginFailures": 4},
             "tls": {"mode": "SIMPLE", "caCertificates": certs["ca"], "sni": "localhost"},
-            "portLevelSettings": [{"port": {"number": 81}, "loadBalancer": {"simple": "ROUND_ROBIN"}}]}),
+            "retryBudget": {"percent": 30, "minRetryConcurrency": 5},
+            "portLevelSettings": [{"port": {"number": 81},
+                                   "loadBalancer": {"simple": "ROUND_ROBIN", "warmup": {"duration": "30s"}}}]}),
         virtual_service("web", ["*", "a.example.com", "m.example.com"], http=[
             {"name": "rich", "match": [{"uri": {"prefix": "/rich"}, "headers": {"x-a": {"regex": "a.*"}},
                                          "withoutHeaders": {"x-b": {"exact": "1"}}, "queryParams": {"q": {"prefix": "p"}},

@@ -17,7 +17,7 @@ extension ClusterBuilder {
     static func apply(_ policy: TrafficPolicy, service: Service, port: Service.Port, to cluster: inout Cluster) {
         let pool = policy.connectionPool
         if pool.tcp.hasConnectTimeout { cluster.connectTimeout = pool.tcp.connectTimeout }
-        cluster.circuitBreakers = circuitBreakers(pool)
+        cluster.circuitBreakers = circuitBreakers(pool, retryBudget: policy.hasRetryBudget ? policy.retryBudget : nil)
         if pool.tcp.hasTcpKeepalive { cluster.upstreamConnectionOptions.tcpKeepalive = tcpKeepalive(pool.tcp.tcpKeepalive) }
         if policy.hasLoadBalancer { applyLoadBalancer(policy.loadBalancer, to: &cluster) }
         if policy.hasOutlierDetection {
@@ -37,7 +37,7 @@ extension ClusterBuilder {
     // MARK: - Connection pool (§5.5)
 
     /// One thresholds entry: Istio's unlimited defaults unless the pool sets a limit (0 = unset).
-    static func circuitBreakers(_ pool: ConnectionPool) -> Envoy_Config_Cluster_V3_CircuitBreakers {
+    static func circuitBreakers(_ pool: ConnectionPool, retryBudget: TrafficPolicy.RetryBudget? = nil) -> Envoy_Config_Cluster_V3_CircuitBreakers {
         func limit(_ value: Int32) -> Google_Protobuf_UInt32Value {
             Google_Protobuf_UInt32Value(value > 0 ? UInt32(value) : unlimited)
         }
@@ -46,6 +46,15 @@ extension ClusterBuilder {
         thresholds.maxPendingRequests = limit(pool.http.http1MaxPendingRequests)
         thresholds.maxRequests = limit(pool.http.http2MaxRequests)
         thresholds.maxRetries = limit(pool.http.maxRetries)
+        if let retryBudget {
+            // Istio's defaults: 20 % of active requests, at least 3 concurrent retries.
+            var budget = Envoy_Config_Cluster_V3_CircuitBreakers.Thresholds.RetryBudget()
+            var percent = Envoy_Type_V3_Percent()
+            percent.value = retryBudget.hasPercent ? retryBudget.percent.value : 20
+            budget.budgetPercent = percent
+            budget.minRetryConcurrency = Google_Protobuf_UInt32Value(retryBudget.minRetryConcurrency > 0 ? retryBudget.minRetryConcurrency : 3)
+            thresholds.retryBudget = budget
+        }
         var breakers = Envoy_Config_Cluster_V3_CircuitBreakers()
         breakers.thresholds = [thresholds]
         return breakers
@@ -124,6 +133,26 @@ extension ClusterBuilder {
             break
         }
         if settings.hasLocalityLbSetting { applyLocalitySetting(settings.localityLbSetting, to: &cluster) }
+        if let slowStart = slowStart(settings) {
+            if cluster.lbPolicy == .roundRobin { cluster.roundRobinLbConfig.slowStartConfig = slowStart }
+            if cluster.lbPolicy == .leastRequest { cluster.leastRequestLbConfig.slowStartConfig = slowStart }
+        }
+    }
+
+    /// `warmup` (or the older `warmupDurationSecs`): aggression 1.0 and a 10 % minimum weight unless set.
+    static func slowStart(_ settings: LoadBalancer) -> Envoy_Config_Cluster_V3_Cluster.SlowStartConfig? {
+        guard settings.hasWarmup || settings.hasWarmupDurationSecs else { return nil }
+        let warmup = settings.warmup
+        var config = Envoy_Config_Cluster_V3_Cluster.SlowStartConfig()
+        config.slowStartWindow = settings.hasWarmup ? warmup.duration : settings.warmupDurationSecs
+        var aggression = Envoy_Config_Core_V3_RuntimeDouble()
+        aggression.defaultValue = warmup.hasAggression ? warmup.aggression.value : 1.0
+        aggression.runtimeKey = "upstream.slow_start.aggression"
+        config.aggression = aggression
+        var minimum = Envoy_Type_V3_Percent()
+        minimum.value = warmup.hasMinimumPercent ? warmup.minimumPercent.value : 10
+        config.minWeightPercent = minimum
+        return config
     }
 
     /// `simple: PASSTHROUGH`: the original destination, no endpoints.

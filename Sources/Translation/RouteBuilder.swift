@@ -364,11 +364,16 @@ public enum RouteBuilder {
         if !redirect.authority.isEmpty { action.hostRedirect = redirect.authority }
         if !redirect.uri.isEmpty { action.pathRedirect = redirect.uri }
         if !redirect.scheme.isEmpty { action.schemeRedirect = redirect.scheme }
+        var redirectPort: UInt32 = 0
         switch redirect.redirectPort {
-        case .port(let number): action.portRedirect = number
-        case .derivePort(let selection) where selection == .fromRequestPort: action.portRedirect = port
+        case .port(let number): redirectPort = number
+        case .derivePort(let selection) where selection == .fromRequestPort: redirectPort = port
         default: break
         }
+        // The scheme's default port is left out of the Location (80 for http, 443 for https).
+        let scheme = redirect.scheme.lowercased()
+        let isDefault = (redirectPort == 80 && scheme != "https") || (redirectPort == 443 && scheme == "https")
+        if redirectPort != 0, !isDefault { action.portRedirect = redirectPort }
         switch redirect.redirectCode {
         case 302: action.responseCode = .found
         case 303: action.responseCode = .seeOther

@@ -190,6 +190,26 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
         #expect(routes[1].route.retryPolicy.retryHostPredicate.isEmpty, "no previous-hosts predicate with consistent hashing")
     }
 
+    @Test func warmupBecomesSlowStartAndRetryBudgetAThreshold() {
+        let config = configWithRule(reviewsRule("""
+        trafficPolicy:
+          loadBalancer: {simple: ROUND_ROBIN, warmup: {duration: 60s, aggression: 2.0}}
+          retryBudget: {percent: 25}
+        subsets:
+        - name: v1
+          labels: {version: v1}
+          trafficPolicy: {loadBalancer: {simple: RANDOM, warmupDurationSecs: 30s}}
+        """))
+        let slowStart = cluster(config, plain).roundRobinLbConfig.slowStartConfig
+        #expect(slowStart.slowStartWindow.seconds == 60)
+        #expect(slowStart.aggression.defaultValue == 2.0 && !slowStart.aggression.runtimeKey.isEmpty)
+        #expect(slowStart.minWeightPercent.value == 10)
+        #expect(cluster(config, v1).lbConfig == nil, "RANDOM has no slow start")
+        let budget = cluster(config, plain).circuitBreakers.thresholds[0].retryBudget
+        #expect(budget.budgetPercent.value == 25 && budget.minRetryConcurrency.value == 3)
+        #expect(cluster(config, grpcPort).circuitBreakers.thresholds[0].hasRetryBudget, "retryBudget is not replaced by port-level settings")
+    }
+
     @Test func outlierDetectionAndPanicThreshold() {
         let config = configWithRule(reviewsRule("""
         trafficPolicy:

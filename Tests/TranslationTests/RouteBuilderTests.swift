@@ -63,6 +63,20 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(routes[0].route.cluster == "outbound|9080|v1|reviews.shop.svc.cluster.local", "a lone destination takes all traffic")
     }
 
+    @Test func redirectPortsLeaveOutTheSchemeDefault() {
+        var https = Istio_Networking_V1alpha3_HTTPRedirect()
+        https.scheme = "https"
+        https.port = 443
+        #expect(RouteBuilder.redirect(https, port: 8080).portRedirect == 0)
+        https.port = 8443
+        #expect(RouteBuilder.redirect(https, port: 8080).portRedirect == 8443)
+        var derived = Istio_Networking_V1alpha3_HTTPRedirect()
+        derived.derivePort = .fromRequestPort
+        #expect(RouteBuilder.redirect(derived, port: 8080).portRedirect == 8080)
+        #expect(RouteBuilder.redirect(derived, port: 80).portRedirect == 0)
+        #expect(RouteBuilder.redirect(derived, port: 80).responseCode == .movedPermanently)
+    }
+
     @Test func faultPercentagesArePerMillionAndAbsentMeansNone() {
         var fault = Istio_Networking_V1alpha3_HTTPFaultInjection()
         fault.abort.httpStatus = 500
