@@ -75,6 +75,25 @@ def test_https_mutual_requires_a_client_certificate(serve_router, backends, cert
         https_request(port, "secure.example.com", ca=certs["ca"])
 
 
+def test_https_optional_mutual_accepts_clients_with_and_without_certificates(serve_router, backends, certs, workdir):
+    echo = backends("echo")
+    port = free_port()
+    server = https_server(port, ["*"], certs, mode="MUTUAL")
+    server["tls"]["mode"] = "OPTIONAL_MUTUAL"
+    docs = [gateway_servers([server]), svc("echo", 80, echo),
+            virtual_service("echo", ["secure.example.com"], http=[{"route": [route_to("echo.internal")]}])]
+    serve_router(docs, [port])
+    status, _, body = https_request(port, "secure.example.com", ca=certs["ca"],
+                                    client_cert=(certs["client_cert"], certs["client_key"]))
+    assert status == 200 and 'Subject="CN=client"' in json.loads(body)["headers"]["x-forwarded-client-cert"]
+    status, _, body = https_request(port, "secure.example.com", ca=certs["ca"])
+    assert status == 200 and "x-forwarded-client-cert" not in json.loads(body)["headers"]
+    # A certificate from another CA is still refused.
+    stranger = make_certificates(workdir / "stranger")
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        https_request(port, "secure.example.com", ca=certs["ca"], client_cert=(stranger["client_cert"], stranger["client_key"]))
+
+
 def test_https_redirect_on_the_plaintext_server(serve_router, backends, certs):
     echo = backends("echo")
     http_port_number, https_port = free_port(), free_port()

@@ -7,6 +7,8 @@ import SwiftProtobuf
 public enum ClusterBuilder {
     /// Istio's mesh default `connectTimeout`.
     public static let defaultConnectTimeout = Google_Protobuf_Duration(seconds: 10)
+    /// Istio's mesh default `dnsRefreshRate` (Envoy's own default is 5 s).
+    public static let defaultDNSRefreshRate = Google_Protobuf_Duration(seconds: 60)
 
     /// Every cluster a proxy in `proxy.namespace` sees, plus `BlackHoleCluster`, sorted by name.
     public static func clusters(for proxy: Proxy, in model: MeshModel) -> [Cluster] {
@@ -51,6 +53,7 @@ public enum ClusterBuilder {
             var dns = Envoy_Extensions_Clusters_Dns_V3_DnsCluster()
             dns.allAddressesInSingleEndpoint = service.resolution == .dnsRoundRobin
             dns.respectDnsTtl = true
+            dns.dnsRefreshRate = defaultDNSRefreshRate
             dns.dnsLookupFamily = .v4Only
             var type = Envoy_Config_Cluster_V3_Cluster.CustomClusterType()
             type.name = "envoy.clusters.dns"

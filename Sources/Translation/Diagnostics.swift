@@ -39,7 +39,7 @@ public enum Diagnostics {
                 guard let kind = GatewayServers.Kind.of(server) else {
                     found.append(Diagnostic(resource: resource.key, field: "\(field).tls.mode",
                                             problem: "protocol \(server.port.protocol) with TLS mode \(server.tls.mode) is not supported by SwiftPilot; the server is ignored",
-                                            fix: "use HTTP, HTTPS or TLS with SIMPLE, MUTUAL or PASSTHROUGH, or TCP"))
+                                            fix: "use HTTP, HTTPS or TLS with SIMPLE, MUTUAL, OPTIONAL_MUTUAL or PASSTHROUGH, or TCP"))
                     continue
                 }
                 let entries = served.byPort[server.port.number] ?? []

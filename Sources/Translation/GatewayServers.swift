@@ -17,6 +17,11 @@ public struct GatewayServers: Sendable {
         /// Plain TCP to the VS `tcp` route.
         case tcp
 
+        /// TLS modes SwiftPilot terminates with certificate files (ISTIO_MUTUAL needs Istio's CA).
+        static func terminates(_ mode: Istio_Networking_V1alpha3_ServerTLSSettings.TLSmode) -> Bool {
+            mode == .simple || mode == .mutual || mode == .optionalMutual
+        }
+
         /// Kinds that live together on one listener, told apart by SNI.
         var usesSNI: Bool { self == .https || self == .terminatedTCP || self == .passthrough }
 
@@ -28,10 +33,10 @@ public struct GatewayServers: Sendable {
                 return .http
             case "HTTPS":
                 if !server.hasTls || mode == .passthrough { return .passthrough }
-                return mode == .simple || mode == .mutual ? .https : nil
+                return terminates(mode) ? .https : nil
             case "TLS":
                 if !server.hasTls || mode == .passthrough { return .passthrough }
-                return mode == .simple || mode == .mutual ? .terminatedTCP : nil
+                return terminates(mode) ? .terminatedTCP : nil
             case "TCP", "MONGO", "MYSQL", "REDIS":
                 return .tcp
             default:

@@ -7,7 +7,8 @@ typealias DownstreamTLSContext = Envoy_Extensions_TransportSockets_Tls_V3_Downst
 
 /// Gateway server `tls` → downstream TLS context with certificates from files (Istio §2.3).
 extension ListenerBuilder {
-    /// SIMPLE/MUTUAL termination; nil when the server lacks the files it needs (see ``Diagnostics``).
+    /// SIMPLE/MUTUAL/OPTIONAL_MUTUAL termination (the last verifies a client certificate only when
+    /// one is presented); nil when the server lacks the files it needs (see ``Diagnostics``).
     static func downstreamTLS(_ tls: ServerTLSSettings, alpn: [String]) -> DownstreamTLSContext? {
         guard !tls.serverCertificate.isEmpty, !tls.privateKey.isEmpty else { return nil }
         var common = Envoy_Extensions_TransportSockets_Tls_V3_CommonTlsContext()
@@ -17,11 +18,14 @@ extension ListenerBuilder {
         common.tlsParams.cipherSuites = tls.cipherSuites
         common.alpnProtocols = alpn
         var context = DownstreamTLSContext()
-        if tls.mode == .mutual {
+        if tls.mode == .mutual || tls.mode == .optionalMutual {
             guard !tls.caCertificates.isEmpty else { return nil }
-            common.validationContext = ClusterBuilder.validationContext(caFile: tls.caCertificates, subjectAltNames: tls.subjectAltNames,
-                                                                        crlFile: tls.caCrl)
-            context.requireClientCertificate = Google_Protobuf_BoolValue(true)
+            var validation = ClusterBuilder.validationContext(caFile: tls.caCertificates, subjectAltNames: tls.subjectAltNames,
+                                                              crlFile: tls.caCrl)
+            validation.verifyCertificateSpki = tls.verifyCertificateSpki
+            validation.verifyCertificateHash = tls.verifyCertificateHash
+            common.validationContext = validation
+            context.requireClientCertificate = Google_Protobuf_BoolValue(tls.mode == .mutual)
         }
         context.commonTlsContext = common
         return context

@@ -142,6 +142,7 @@ public enum RouteBuilder {
         var route = Route()
         route.name = [rule.name, match?.name ?? ""].filter { !$0.isEmpty }.joined(separator: ".")
         route.match = routeMatch(match)
+        if let match, !match.statPrefix.isEmpty { route.statPrefix = match.statPrefix }
         var metadata = Google_Protobuf_Struct()
         metadata.fields["config"] = Google_Protobuf_Value(stringValue: "/apis/networking.istio.io/v1/namespaces/\(resource.key.namespace)/virtual-service/\(resource.key.name)")
         route.metadata.filterMetadata["istio"] = metadata

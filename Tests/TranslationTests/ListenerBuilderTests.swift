@@ -124,6 +124,24 @@ func tcpProxy(_ chain: Envoy_Config_Listener_V3_FilterChain) throws -> Envoy_Ext
         #expect(fields.contains("spec.servers[3].tls"), "\(config.diagnostics)")
     }
 
+    @Test func optionalMutualVerifiesOnlyPresentedClientCertificates() throws {
+        var tls = Istio_Networking_V1alpha3_ServerTLSSettings()
+        tls.mode = .optionalMutual
+        tls.serverCertificate = "/certs/server.pem"
+        tls.privateKey = "/certs/server.key"
+        #expect(ListenerBuilder.downstreamTLS(tls, alpn: []) == nil, "client verification needs caCertificates")
+        tls.caCertificates = "/certs/ca.pem"
+        tls.verifyCertificateSpki = ["spki"]
+        tls.verifyCertificateHash = ["hash"]
+        tls.minProtocolVersion = .tlsv13
+        let context = try #require(ListenerBuilder.downstreamTLS(tls, alpn: []))
+        #expect(context.hasRequireClientCertificate && !context.requireClientCertificate.value)
+        #expect(context.commonTlsContext.validationContext.trustedCa.filename == "/certs/ca.pem")
+        #expect(context.commonTlsContext.validationContext.verifyCertificateSpki == ["spki"])
+        #expect(context.commonTlsContext.validationContext.verifyCertificateHash == ["hash"])
+        #expect(context.commonTlsContext.tlsParams.tlsMinimumProtocolVersion == .tlsv13)
+    }
+
     @Test func httpsRedirectRequiresTLSOnTheVirtualHosts() {
         let config = Translator.config(for: router, in: model(tlsGatewayYAML + """
 

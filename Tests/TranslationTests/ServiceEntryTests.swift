@@ -71,6 +71,7 @@ import Testing
         #expect(dns.clusterType.name == "envoy.clusters.dns")
         let settings = try Envoy_Extensions_Clusters_Dns_V3_DnsCluster(serializedBytes: dns.clusterType.typedConfig.value)
         #expect(!settings.allAddressesInSingleEndpoint)
+        #expect(settings.dnsRefreshRate.seconds == 60 && settings.respectDnsTtl)
         let address = dns.loadAssignment.endpoints.flatMap(\.lbEndpoints).map(\.endpoint.address.socketAddress)
         #expect(address.map(\.address) == ["httpbin.org"] && address.map(\.portValue) == [8080])
         #expect(!config.endpoints.contains { $0.clusterName == dns.name }, "DNS clusters carry their endpoints inline")
