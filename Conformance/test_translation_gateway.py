@@ -10,7 +10,8 @@ import time
 import pytest
 
 from harness import backend_counts, free_port, request
-from yaml_snippets import (destination_rule, gateway, http_port, route_to, service_entry, virtual_service)
+from yaml_snippets import (destination_rule, gateway, gateway_servers, http_port, route_to, service_entry,
+                           virtual_service)
 
 NS = "bookinfo"
 
@@ -47,6 +48,20 @@ def test_gateway_without_virtual_service_answers_404_and_other_ports_refuse(serv
     assert [vh["name"] for vh in route["virtual_hosts"]] == [f"blackhole:{port}"]
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", unused), timeout=2).close()
+
+
+def test_bound_server_listens_only_on_its_address(serve_router, backends):
+    echo = backends("echo")
+    port = free_port()
+    docs = [gateway_servers([{"port": {"number": port, "name": "http", "protocol": "HTTP"}, "hosts": ["*"],
+                              "bind": "127.0.0.1"}]),
+            svc("echo", 80, {"v1": echo}),
+            virtual_service("echo", ["echo.example.com"], gateways=["istio-system/gw"], namespace=NS,
+                            http=[{"route": [route_to("echo")]}])]
+    _, proxy = serve_router(docs)
+    proxy.wait_listener(f"127.0.0.1_{port}")
+    assert request(port, "/", host="echo.example.com")[1]["x-backend"] == "echo"
+    assert proxy.route_config(f"http.{port}.127.0.0.1") is not None
 
 
 def test_exact_path_on_gateway_host(serve_router, backends):

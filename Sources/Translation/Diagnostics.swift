@@ -42,7 +42,7 @@ public enum Diagnostics {
                                             fix: "use HTTP, HTTPS or TLS with SIMPLE, MUTUAL, OPTIONAL_MUTUAL or PASSTHROUGH, or TCP"))
                     continue
                 }
-                let entries = served.byPort[server.port.number] ?? []
+                let entries = served.byAddress[GatewayServers.Address(bind: server.bind, port: server.port.number)] ?? []
                 if !entries.contains(where: { $0.gateway == resource.key && $0.server == server }) {
                     found.append(Diagnostic(resource: resource.key, field: "\(field).port",
                                             problem: "port \(server.port.number) is already used by a server of another kind; this server is ignored",

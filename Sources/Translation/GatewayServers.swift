@@ -67,16 +67,33 @@ public struct GatewayServers: Sendable {
             return names.contains("*") ? [] : names.sorted()
         }
 
-        /// RDS name of an HTTPS server: `https.<port>.<portName>.<gateway>.<namespace>`.
+        /// RDS name of an HTTPS server: `https.<port>.<portName>.<gateway>.<namespace>` (+ `.<bind>`).
         public var httpsRouteName: String {
             Names.gatewayHTTPSRoute(port: server.port.number, portName: server.port.name,
-                                    gateway: gateway.name, namespace: gateway.namespace)
+                                    gateway: gateway.name, namespace: gateway.namespace, bind: server.bind)
         }
+
+        public var address: Address { Address(bind: server.bind, port: server.port.number) }
     }
 
-    /// Servers by port number. Plaintext HTTP and TCP do not share a port with anything else: the
-    /// first server seen on a port decides (gateways in namespace/name order, servers in order).
-    public var byPort: [UInt32: [Entry]] = [:]
+    /// Where a listener binds: a server's `bind` (empty = all addresses) and port.
+    public struct Address: Hashable, Comparable, Sendable {
+        public var bind: String
+        public var port: UInt32
+
+        /// The IP the listener binds to.
+        public var listenerBind: String { bind.isEmpty ? "0.0.0.0" : bind }
+        /// `<bind>_<port>`, e.g. `0.0.0.0_8080`.
+        public var listenerName: String { Names.listener(bind: listenerBind, port: port) }
+        /// `http.<port>` (+ `.<bind>`).
+        public var httpRouteName: String { Names.gatewayHTTPRoute(port: port, bind: bind) }
+
+        public static func < (a: Address, b: Address) -> Bool { (a.port, a.bind) < (b.port, b.bind) }
+    }
+
+    /// Servers by listener address. Plaintext HTTP and TCP do not share an address with anything
+    /// else: the first server seen there decides (gateways in namespace/name order, servers in order).
+    public var byAddress: [Address: [Entry]] = [:]
 
     public init(for proxy: Proxy, in model: MeshModel) {
         for resource in model.gateways(for: proxy) {
@@ -84,9 +101,9 @@ public struct GatewayServers: Sendable {
             for server in gateway.servers {
                 guard let kind = Kind.of(server) else { continue }
                 let entry = Entry(gateway: resource.key, server: server, kind: kind)
-                let existing = byPort[server.port.number, default: []]
+                let existing = byAddress[entry.address, default: []]
                 if let first = existing.first, !Self.compatible(first.kind, kind) { continue }
-                byPort[server.port.number] = existing + [entry]
+                byAddress[entry.address] = existing + [entry]
             }
         }
     }
@@ -95,19 +112,19 @@ public struct GatewayServers: Sendable {
         (a == .http && b == .http) || (a.usesSNI && b.usesSNI)
     }
 
-    public var ports: [UInt32] { byPort.keys.sorted() }
+    public var addresses: [Address] { byAddress.keys.sorted() }
 
-    /// Plaintext HTTP servers by port number.
-    public var httpByPort: [UInt32: [Entry]] {
-        byPort.compactMapValues { entries in
+    /// Plaintext HTTP servers by listener address.
+    public var httpByAddress: [Address: [Entry]] {
+        byAddress.compactMapValues { entries in
             let http = entries.filter { $0.kind == .http }
             return http.isEmpty ? nil : http
         }
     }
 
-    /// HTTPS (terminated HTTP) servers, in port order.
+    /// HTTPS (terminated HTTP) servers, in address order.
     public var httpsServers: [Entry] {
-        ports.flatMap { byPort[$0]!.filter { $0.kind == .https } }
+        addresses.flatMap { byAddress[$0]!.filter { $0.kind == .https } }
     }
 }
 

@@ -10,25 +10,26 @@ typealias NetworkFilter = Envoy_Config_Listener_V3_Filter
 /// Builds gateway listeners: one `0.0.0.0_<port>` per server port (Istio §2.3).
 public enum ListenerBuilder {
     public static func gatewayListeners(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel) -> [Listener] {
-        servers.ports.compactMap { port in
-            listener(port: port, entries: servers.byPort[port] ?? [], scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: port))
+        servers.addresses.compactMap { address in
+            listener(address, entries: servers.byAddress[address] ?? [],
+                     scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: address.port))
         }
     }
 
-    /// The listener of one port, or nil when no server on it yields a filter chain.
-    static func listener(port: UInt32, entries: [GatewayServers.Entry], scope: RouteScope) -> Listener? {
+    /// The listener of one address, or nil when no server there yields a filter chain.
+    static func listener(_ address: GatewayServers.Address, entries: [GatewayServers.Entry], scope: RouteScope) -> Listener? {
         guard let first = entries.first else { return nil }
         var chains: [FilterChain]
         switch first.kind {
         case .http:
-            chains = [httpChain(statPrefix: "outbound_0.0.0.0_\(port)", routeName: Names.gatewayHTTPRoute(port: port))]
+            chains = [httpChain(statPrefix: statPrefix(address), routeName: address.httpRouteName)]
         case .tcp:
             chains = tcpChain(first, scope: scope).map { [$0] } ?? []
         case .https, .terminatedTCP, .passthrough:
             chains = uniqueMatches(entries.flatMap { sniChains($0, scope: scope) })
         }
         guard !chains.isEmpty else { return nil }
-        var listener = base(port: port)
+        var listener = base(bind: address.listenerBind, port: address.port)
         listener.filterChains = chains
         if chains.contains(where: { $0.hasFilterChainMatch || $0.hasTransportSocket }) {
             listener.listenerFilters = [tlsInspector()]
@@ -38,15 +39,18 @@ public enum ListenerBuilder {
 
     /// A listener on `0.0.0.0:<port>` whose one filter chain is an HTTP connection manager using RDS `routeName`.
     public static func httpListener(port: UInt32, routeName: String) -> Listener {
-        var listener = base(port: port)
-        listener.filterChains = [httpChain(statPrefix: "outbound_0.0.0.0_\(port)", routeName: routeName)]
+        var listener = base(bind: "0.0.0.0", port: port)
+        listener.filterChains = [httpChain(statPrefix: statPrefix(GatewayServers.Address(bind: "", port: port)), routeName: routeName)]
         return listener
     }
 
-    static func base(port: UInt32) -> Listener {
+    /// Istio's HCM stat prefix: `outbound_<bind>_<port>`.
+    static func statPrefix(_ address: GatewayServers.Address) -> String { "outbound_\(address.listenerName)" }
+
+    static func base(bind: String, port: UInt32) -> Listener {
         var listener = Listener()
-        listener.name = Names.listener(port: port)
-        listener.address = .socket("0.0.0.0", port: port)
+        listener.name = Names.listener(bind: bind, port: port)
+        listener.address = .socket(bind, port: port)
         listener.trafficDirection = .outbound
         return listener
     }
@@ -63,8 +67,8 @@ public enum ListenerBuilder {
         switch entry.kind {
         case .https:
             guard let context = downstreamTLS(entry.server.tls, alpn: ["h2", "http/1.1"]) else { return [] }
-            let statPrefix = entry.server.name.isEmpty ? "outbound_0.0.0.0_\(scope.port)" : entry.server.name
-            var chain = httpChain(statPrefix: statPrefix, routeName: entry.httpsRouteName)
+            let prefix = entry.server.name.isEmpty ? statPrefix(entry.address) : entry.server.name
+            var chain = httpChain(statPrefix: prefix, routeName: entry.httpsRouteName)
             chain.filterChainMatch.serverNames = entry.serverNames
             chain.transportSocket = ClusterBuilder.transportSocket(context)
             return [chain]

@@ -22,13 +22,13 @@ struct RouteScope {
 
 /// Builds gateway RouteConfigurations (`http.<port>`) from the VirtualServices bound to each server.
 public enum RouteBuilder {
-    /// Route configurations of a router: `http.<port>` per plaintext HTTP port, then
+    /// Route configurations of a router: `http.<port>[.<bind>]` per plaintext HTTP address, then
     /// `https.<port>.<portName>.<gateway>.<namespace>` per TLS-terminated HTTPS server.
     public static func gatewayRoutes(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel) -> [RouteConfiguration] {
-        let http = servers.httpByPort
-        let plain = http.keys.sorted().map { port in
-            routeConfiguration(name: Names.gatewayHTTPRoute(port: port), servers: http[port] ?? [],
-                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: port))
+        let http = servers.httpByAddress
+        let plain = http.keys.sorted().map { address in
+            routeConfiguration(name: address.httpRouteName, servers: http[address] ?? [],
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: address.port))
         }
         var seen = Set(plain.map(\.name))
         let secure = servers.httpsServers.filter { seen.insert($0.httpsRouteName).inserted }.map { entry in

@@ -124,6 +124,29 @@ func tcpProxy(_ chain: Envoy_Config_Listener_V3_FilterChain) throws -> Envoy_Ext
         #expect(fields.contains("spec.servers[3].tls"), "\(config.diagnostics)")
     }
 
+    @Test func boundServersGetTheirOwnListenerAndRouteNames() throws {
+        let config = Translator.config(for: router, in: model("""
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: gw, namespace: istio-system}
+        spec:
+          selector: {istio: ingressgateway}
+          servers:
+          - {port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}
+          - {port: {number: 8080, name: http-local, protocol: HTTP}, hosts: ["*"], bind: 127.0.0.1}
+          - port: {number: 8443, name: https, protocol: HTTPS}
+            hosts: ["*"]
+            bind: 127.0.0.1
+            tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /c.key}
+        """))
+        #expect(config.listeners.map(\.name) == ["0.0.0.0_8080", "127.0.0.1_8080", "127.0.0.1_8443"])
+        #expect(config.listeners[1].address.socketAddress.address == "127.0.0.1")
+        let manager = try connectionManager(config.listeners[1].filterChains[0])
+        #expect(manager.rds.routeConfigName == "http.8080.127.0.0.1")
+        #expect(manager.statPrefix == "outbound_127.0.0.1_8080")
+        #expect(config.routes.map(\.name) == ["http.8080", "http.8080.127.0.0.1", "https.8443.https.gw.istio-system.127.0.0.1"])
+    }
+
     @Test func optionalMutualVerifiesOnlyPresentedClientCertificates() throws {
         var tls = Istio_Networking_V1alpha3_ServerTLSSettings()
         tls.mode = .optionalMutual
