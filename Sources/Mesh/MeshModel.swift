@@ -142,12 +142,24 @@ public struct MeshModel: Sendable {
     }
 
     /// VirtualServices exported to `namespace` (`exportTo` empty, `*`, the namespace, or `.` from
-    /// within it), in Istio order. A gateway sees those exported to its proxy's namespace.
+    /// within it). A gateway sees those exported to its proxy's namespace, in Istio's order: private
+    /// ones of the namespace first, then those exported to it by name, then public ones; each group
+    /// in creation order.
     public func virtualServices(visibleTo namespace: String) -> [ConfigResource] {
-        virtualServices.filter { resource in
-            guard case .virtualService(let service) = resource.spec else { return false }
-            return Self.exportTo(service.exportTo, from: resource.key.namespace, includes: namespace)
+        var groups: [[ConfigResource]] = [[], [], []]
+        for resource in virtualServices {
+            guard case .virtualService(let service) = resource.spec,
+                  Self.exportTo(service.exportTo, from: resource.key.namespace, includes: namespace) else { continue }
+            let exportTo = service.exportTo
+            if exportTo.isEmpty || exportTo.contains("*") {
+                groups[2].append(resource)
+            } else if exportTo.contains(namespace) {
+                groups[1].append(resource)
+            } else {
+                groups[0].append(resource)
+            }
         }
+        return groups.flatMap { $0 }
     }
 
     /// Istio's `exportTo` semantics (empty means public).

@@ -70,15 +70,15 @@ public enum RouteBuilder {
         configuration.validateClusters = Google_Protobuf_BoolValue(false)
         configuration.ignorePortInHostMatching = true
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
-        for host in hostsInOrder.sorted() {
+        configuration.virtualHosts = collapsingIdenticalRoutes(hostsInOrder.sorted().map { host in
             var virtualHost = VirtualHost()
             virtualHost.name = Names.virtualHost(host: host, port: port)
             virtualHost.domains = [host]
             virtualHost.routes = sortCatchAllLast(routesByHost[host] ?? [])
             virtualHost.includeRequestAttemptCount = true
             if redirectTLS.contains(host) { virtualHost.requireTls = .all }
-            configuration.virtualHosts.append(virtualHost)
-        }
+            return virtualHost
+        })
         if configuration.virtualHosts.isEmpty {
             var blackhole = VirtualHost()
             blackhole.name = Names.virtualHost(host: "blackhole", port: port)
@@ -86,6 +86,20 @@ public enum RouteBuilder {
             configuration.virtualHosts = [blackhole]
         }
         return configuration
+    }
+
+    /// Virtual hosts whose routes (and TLS requirement) are identical become one, named after the
+    /// first, with the domains of all (Istio's route collapse, on by default).
+    static func collapsingIdenticalRoutes(_ hosts: [VirtualHost]) -> [VirtualHost] {
+        var collapsed: [VirtualHost] = []
+        for host in hosts {
+            if let index = collapsed.firstIndex(where: { $0.routes == host.routes && $0.requireTls == host.requireTls }) {
+                collapsed[index].domains += host.domains
+            } else {
+                collapsed.append(host)
+            }
+        }
+        return collapsed
     }
 
     /// `name` → `<vsNamespace>/name`, `ns/name` stays, `./name` → VS namespace.

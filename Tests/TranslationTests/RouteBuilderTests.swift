@@ -167,3 +167,69 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(routes[2].route.cluster == plain, "the rule whose delegate is missing is dropped, the rest stays")
     }
 }
+
+@Suite struct VirtualHostTests {
+    @Test func hostsWithIdenticalRoutesCollapseIntoOneVirtualHost() {
+        let config = Translator.config(for: router, in: model(gatewayYAML + "\n---\n" + """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: both, namespace: shop}
+        spec:
+          hosts: [b.example.com, a.example.com]
+          gateways: [istio-system/gw]
+          http: [{route: [{destination: {host: reviews}}]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: c, namespace: shop}
+        spec:
+          hosts: [c.example.com]
+          gateways: [istio-system/gw]
+          http: [{route: [{destination: {host: reviews, subset: v1}}]}]
+        """))
+        let hosts = routes(config).virtualHosts
+        #expect(hosts.map(\.name) == ["a.example.com:8080", "c.example.com:8080"])
+        #expect(hosts.map(\.domains) == [["a.example.com", "b.example.com"], ["c.example.com"]])
+    }
+
+    @Test func privateVirtualServicesComeFirstWhenRoutesMerge() {
+        let config = Translator.config(for: router, in: model(gatewayYAML + "\n---\n" + """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: a-public, namespace: istio-system}
+        spec:
+          hosts: [shared.example.com]
+          gateways: [gw]
+          http: [{match: [{uri: {prefix: /public}}], route: [{destination: {host: reviews.shop.svc.cluster.local}}]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: b-named, namespace: shop}
+        spec:
+          hosts: [shared.example.com]
+          exportTo: [istio-system]
+          gateways: [istio-system/gw]
+          http: [{match: [{uri: {prefix: /named}}], route: [{destination: {host: reviews}}]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: c-private, namespace: istio-system}
+        spec:
+          hosts: [shared.example.com]
+          exportTo: ["."]
+          gateways: [gw]
+          http: [{match: [{uri: {prefix: /private}}], route: [{destination: {host: reviews.shop.svc.cluster.local}}]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: d-hidden, namespace: shop}
+        spec:
+          hosts: [shared.example.com]
+          exportTo: ["."]
+          gateways: [istio-system/gw]
+          http: [{match: [{uri: {prefix: /hidden}}], route: [{destination: {host: reviews}}]}]
+        """))
+        let routes = routes(config).virtualHosts.first?.routes ?? []
+        #expect(routes.map(\.match.prefix) == ["/private", "/named", "/public"])
+    }
+}
