@@ -10,8 +10,16 @@ public struct MeshModel: Sendable {
     public let gateways: [ConfigResource]
     /// VirtualServices in Istio's order: creation time, then name, then namespace.
     public let virtualServices: [ConfigResource]
-    /// DestinationRules by namespace, in Istio's order.
-    public let destinationRulesByNamespace: [String: [ConfigResource]]
+    /// DestinationRules of one namespace, in Istio's order, indexed by their (qualified) host.
+    public struct DestinationRuleIndex: Sendable {
+        /// Rules for exact host names.
+        public var exact: [String: [ConfigResource]] = [:]
+        /// Rules for wildcard hosts (`*.example.com`, `*`).
+        public var wildcard: [ConfigResource] = []
+    }
+
+    /// DestinationRules by namespace.
+    public let destinationRulesByNamespace: [String: DestinationRuleIndex]
 
     public init(snapshot: Snapshot) {
         snapshotVersion = snapshot.version
@@ -27,7 +35,17 @@ public struct MeshModel: Sendable {
         self.services = services
         gateways = snapshot.resources(.gateway)
         virtualServices = Self.istioOrder(snapshot.resources(.virtualService))
-        destinationRulesByNamespace = Dictionary(grouping: Self.istioOrder(snapshot.resources(.destinationRule)), by: \.key.namespace)
+        var rules: [String: DestinationRuleIndex] = [:]
+        for resource in Self.istioOrder(snapshot.resources(.destinationRule)) {
+            guard case .destinationRule(let rule) = resource.spec else { continue }
+            let host = Hostname.qualified(rule.host, namespace: resource.key.namespace)
+            if host.hasPrefix("*") {
+                rules[resource.key.namespace, default: DestinationRuleIndex()].wildcard.append(resource)
+            } else {
+                rules[resource.key.namespace, default: DestinationRuleIndex()].exact[host, default: []].append(resource)
+            }
+        }
+        destinationRulesByNamespace = rules
     }
 
     /// Creation time, then name, then namespace (what Istio sorts config by).
@@ -102,7 +120,8 @@ public struct MeshModel: Sendable {
         namespaces += [serviceNamespace, Self.rootNamespace]
         var seen = Set<String>()
         for namespace in namespaces where seen.insert(namespace).inserted {
-            let candidates = destinationRulesByNamespace[namespace, default: []].filter { resource in
+            let index = destinationRulesByNamespace[namespace] ?? DestinationRuleIndex()
+            let candidates = ((index.exact[host] ?? []) + index.wildcard).filter { resource in
                 namespace == proxyNamespace || Self.isExported(resource, to: proxyNamespace)
             }
             if let found = Self.mostSpecific(candidates, for: host) { return found }

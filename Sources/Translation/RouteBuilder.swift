@@ -88,14 +88,20 @@ public enum RouteBuilder {
         return configuration
     }
 
-    /// Virtual hosts whose routes (and TLS requirement) are identical become one, named after the
-    /// first, with the domains of all (Istio's route collapse, on by default).
+    /// Virtual hosts identical but for name and domains become one, named after the first, with
+    /// the domains of all (Istio's route collapse, on by default).
     static func collapsingIdenticalRoutes(_ hosts: [VirtualHost]) -> [VirtualHost] {
         var collapsed: [VirtualHost] = []
+        var indexByContent: [[UInt8]: Int] = [:]
         for host in hosts {
-            if let index = collapsed.firstIndex(where: { $0.routes == host.routes && $0.requireTls == host.requireTls }) {
+            var content = host
+            content.name = ""
+            content.domains = []
+            let key = Packing.deterministicBytes(content)
+            if let index = indexByContent[key] {
                 collapsed[index].domains += host.domains
             } else {
+                indexByContent[key] = collapsed.count
                 collapsed.append(host)
             }
         }
