@@ -68,10 +68,26 @@ public enum Diagnostics {
             for port in service.ports {
                 for subset in [""] + rule.subsets.map(\.name) {
                     let policy = rule.trafficPolicy(port: port.number, subset: subset)
-                    guard policy.hasTls, let problem = tlsProblem(policy.tls, resource: key) else { continue }
-                    if reported.insert(problem.description).inserted { found.append(problem) }
+                    var problems = policy.hasTls ? [tlsProblem(policy.tls, resource: key)].compactMap { $0 } : []
+                    problems += ignoredPolicyProblems(policy, resource: key)
+                    for problem in problems where reported.insert(problem.description).inserted { found.append(problem) }
                 }
             }
+        }
+        return found
+    }
+
+    /// Traffic-policy fields SwiftPilot does not translate.
+    static func ignoredPolicyProblems(_ policy: TrafficPolicy, resource: ConfigKey) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        let ignored: [(Bool, String)] = [
+            (!policy.outlierDetection.outlierDetectionHTTPErrorCodes.isEmpty, "outlierDetection.outlierDetectionHttpErrorCodes"),
+            (policy.hasTunnel, "tunnel"),
+            (policy.hasProxyProtocol, "proxyProtocol"),
+        ]
+        for (present, name) in ignored where present {
+            found.append(Diagnostic(resource: resource, field: "spec.trafficPolicy.\(name)",
+                                    problem: "not supported by SwiftPilot; ignored", fix: "remove the field"))
         }
         return found
     }
@@ -97,16 +113,39 @@ public enum Diagnostics {
         }
     }
 
-    /// HTTP rules that cannot become routes.
+    /// HTTP rules that cannot become routes, or lose something on the way.
     static func virtualServiceProblems(in model: MeshModel) -> [Diagnostic] {
         var found: [Diagnostic] = []
         for resource in model.virtualServices {
             guard case .virtualService(let service) = resource.spec else { continue }
-            for (index, rule) in service.http.enumerated() where !rule.hasDelegate && !RouteBuilder.hasAction(rule) {
-                found.append(Diagnostic(resource: resource.key, field: "spec.http[\(index)]",
-                                        problem: "the rule has no redirect, directResponse or destination with weight above 0; it is not emitted",
-                                        fix: "give at least one destination a positive weight"))
+            for (index, rule) in service.http.enumerated() {
+                found += ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
             }
+        }
+        return found
+    }
+
+    static func ruleProblems(_ rule: Istio_Networking_V1alpha3_HTTPRoute, field: String, resource: ConfigResource, in model: MeshModel) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        func report(_ suffix: String, _ problem: String, _ fix: String) {
+            found.append(Diagnostic(resource: resource.key, field: field + suffix, problem: problem, fix: fix))
+        }
+        if rule.hasDelegate {
+            if RouteBuilder.delegateService(rule.delegate, rootNamespace: resource.key.namespace, in: model) == nil {
+                report(".delegate", "no VirtualService \(rule.delegate.namespace.isEmpty ? resource.key.namespace : rule.delegate.namespace)/\(rule.delegate.name) without hosts is exported to \(resource.key.namespace); the rule is dropped",
+                       "create the delegate (hosts empty) or export it to the root's namespace")
+            }
+        } else if !RouteBuilder.hasAction(rule) {
+            report("", "the rule has no redirect, directResponse or destination with weight above 0; it is not emitted",
+                   "give at least one destination a positive weight")
+        }
+        if case .exponentialDelay? = rule.fault.delay.httpDelayType {
+            report(".fault.delay.exponentialDelay", "exponential delays are not supported by Envoy's fault filter; the delay is dropped",
+                   "use fixedDelay")
+        }
+        if rule.retries.hasRetryRemoteLocalities, rule.retries.retryRemoteLocalities.value {
+            report(".retries.retryRemoteLocalities", "retrying in other localities is not supported by SwiftPilot; ignored",
+                   "remove the field")
         }
         return found
     }

@@ -233,3 +233,40 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(routes.map(\.match.prefix) == ["/private", "/named", "/public"])
     }
 }
+
+@Suite struct DiagnosticsTests {
+    @Test func droppedOrIgnoredConfigIsReported() {
+        let config = Translator.config(for: router, in: model(gatewayYAML + "\n---\n" + """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews, namespace: shop}
+        spec:
+          hosts: [reviews.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - delegate: {name: nowhere}
+          - fault: {delay: {exponentialDelay: 1s, percentage: {value: 50}}}
+            retries: {attempts: 2, retryRemoteLocalities: true}
+            route: [{destination: {host: reviews}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: extra, namespace: istio-system}
+        spec:
+          host: reviews.shop.svc.cluster.local
+          trafficPolicy: {proxyProtocol: {version: V2}}
+        """))
+        let fields = Set(config.diagnostics.map(\.field))
+        #expect(fields.isSuperset(of: ["spec.http[0].delegate", "spec.http[1].fault.delay.exponentialDelay",
+                                       "spec.http[1].retries.retryRemoteLocalities"]), "\(config.diagnostics)")
+        #expect(!fields.contains("spec.trafficPolicy.proxyProtocol"), "the shop rule wins over the root-namespace one")
+        #expect(config.diagnostics.allSatisfy { !$0.problem.isEmpty && !$0.fix.isEmpty })
+        let ignored = configWithRule(reviewsRule("""
+        trafficPolicy:
+          proxyProtocol: {version: V2}
+          outlierDetection: {consecutive5xxErrors: 1, outlierDetectionHttpErrorCodes: [503]}
+        """))
+        #expect(Set(ignored.diagnostics.map(\.field)) == ["spec.trafficPolicy.proxyProtocol",
+                                                          "spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes"])
+    }
+}
