@@ -47,22 +47,21 @@ public enum RouteBuilder {
         var redirectTLS = Set<String>()
         for resource in scope.model.virtualServices(visibleTo: scope.proxyNamespace) {
             guard case .virtualService(let service) = resource.spec else { continue }
-            var boundHosts: [String] = []
-            var boundGateway: ConfigKey?
+            // Routes are built per gateway (rules may match on `gateways`), hosts deduplicated per VS.
+            var routesForGateway: [String: [Route]] = [:]
+            var boundThisService = Set<String>()
             for entry in servers {
-                for host in entry.boundHosts(of: service, namespace: resource.key.namespace) {
-                    if !boundHosts.contains(host) { boundHosts.append(host) }
+                let gateway = entry.gateway.resourceName
+                for host in entry.boundHosts(of: service, namespace: resource.key.namespace) where boundThisService.insert(host).inserted {
+                    if routesForGateway[gateway] == nil {
+                        routesForGateway[gateway] = httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
+                    }
+                    // A VS with only tcp/tls rules (or none left for this gateway) adds no virtual host.
+                    guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
                     if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
-                    boundGateway = boundGateway ?? entry.gateway
+                    if routesByHost[host] == nil { hostsInOrder.append(host) }
+                    routesByHost[host, default: []].append(contentsOf: routes)
                 }
-            }
-            guard let gateway = boundGateway else { continue }
-            let routes = httpRoutes(for: service, resource: resource, gateway: gateway.resourceName, scope: scope)
-            // A VS with only tcp/tls rules (or none left) adds no virtual host.
-            if routes.isEmpty { continue }
-            for host in boundHosts {
-                if routesByHost[host] == nil { hostsInOrder.append(host) }
-                routesByHost[host, default: []].append(contentsOf: routes)
             }
         }
         var configuration = RouteConfiguration()

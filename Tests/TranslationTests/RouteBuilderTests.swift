@@ -270,3 +270,38 @@ func reviewsHTTP(_ rules: String) -> String {
                                                           "spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes"])
     }
 }
+
+@Suite struct GatewayBindingTests {
+    @Test func routesAreBuiltPerGatewaySoMatchGatewaysApply() {
+        let config = Translator.config(for: router, in: model("""
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: public, namespace: istio-system}
+        spec:
+          selector: {istio: ingressgateway}
+          servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: [a.example.com]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: partner, namespace: istio-system}
+        spec:
+          selector: {istio: ingressgateway}
+          servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: [b.example.com]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: both, namespace: istio-system}
+        spec:
+          hosts: [a.example.com, b.example.com]
+          gateways: [public, partner]
+          http:
+          - match: [{uri: {prefix: /partner}, gateways: [partner]}]
+            route: [{destination: {host: partner.internal}}]
+          - route: [{destination: {host: web.internal}}]
+        """))
+        let hosts = routes(config).virtualHosts
+        #expect(hosts.map(\.domains) == [["a.example.com"], ["b.example.com"]])
+        #expect(hosts[0].routes.map(\.route.cluster) == ["outbound|8080||web.internal"])
+        #expect(hosts[1].routes.map(\.route.cluster) == ["outbound|8080||partner.internal", "outbound|8080||web.internal"])
+    }
+}
