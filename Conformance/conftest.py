@@ -32,8 +32,8 @@ def workdir():
 def backends():
     started: list[Backend] = []
 
-    def start(name: str, delay: float = 0.0) -> Backend:
-        backend = Backend(name, delay).__enter__()
+    def start(name: str, delay: float = 0.0, **options) -> Backend:
+        backend = Backend(name, delay, **options).__enter__()
         started.append(backend)
         return backend
 
@@ -103,3 +103,17 @@ def mcp_servers(request, compiled_istio_protos):
         server.stop()
         if report is None or report.failed:
             print("\n" + server.dump()[-12000:])
+
+
+@pytest.fixture
+def serve_router(config_dir, swiftpilot, envoy):
+    """Writes Istio YAML documents, starts SwiftPilot on them and a router Envoy, and waits until
+    Envoy has the listener of every given port active. Returns (pilot, proxy)."""
+    def start(documents: list[str], listener_ports=(), **node):
+        (config_dir / "mesh.yaml").write_text("---\n".join(documents))
+        pilot = swiftpilot("--examples-dir", str(config_dir))
+        proxy = envoy(pilot, **node)
+        for port in listener_ports:
+            proxy.wait_listener(f"0.0.0.0_{port}")
+        return pilot, proxy
+    return start

@@ -68,8 +68,10 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class Backend:
     """An HTTP echo server: answers JSON with its name and the request it saw."""
 
-    def __init__(self, name: str, delay: float = 0.0):
+    def __init__(self, name: str, delay: float = 0.0, ssl_context=None, status: int = 200):
+        """`ssl_context` (server side) makes it an HTTPS backend; `status` is the code it answers."""
         self.name = name
+        self.status = status
         self.delay = delay
         self.requests: list[dict] = []
         backend = self
@@ -90,7 +92,7 @@ class Backend:
                 if backend.delay:
                     time.sleep(backend.delay)
                 body = json.dumps(seen).encode()
-                self.send_response(200)
+                self.send_response(backend.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("x-backend", backend.name)
                 self.send_header("content-length", str(len(body)))
@@ -101,6 +103,8 @@ class Backend:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if ssl_context is not None:
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -281,3 +285,66 @@ class Workdir:
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def backend_counts(port: int, requests: int, path: str = "/", host: str = "example.com",
+                   headers: dict | None = None) -> dict[str, int]:
+    """Sends `requests` GETs and counts answers by the `x-backend` header (status code if absent)."""
+    counts: dict[str, int] = {}
+    for _ in range(requests):
+        status, response_headers, _ = request(port, path, host=host, headers=headers)
+        key = response_headers.get("x-backend", str(status))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# MARK: - TLS
+
+
+def make_certificates(directory: Path) -> dict[str, str]:
+    """A throwaway CA plus server (SANs localhost, *.example.com, 127.0.0.1) and client certificates,
+    made with the openssl CLI. Returns paths: ca, server_cert, server_key, client_cert, client_key."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=swiftpilot-test-ca")
+    for name, san in (("server", "DNS:localhost,DNS:*.example.com,IP:127.0.0.1"), ("client", "DNS:client.example.com")):
+        (directory / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        run("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return {"ca": str(directory / "ca.pem"),
+            "server_cert": str(directory / "server.pem"), "server_key": str(directory / "server.key"),
+            "client_cert": str(directory / "client.pem"), "client_key": str(directory / "client.key")}
+
+
+def server_ssl_context(certs: dict, require_client_certificate: bool = False):
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs["server_cert"], certs["server_key"])
+    if require_client_certificate:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(certs["ca"])
+    return context
+
+
+def https_request(port: int, sni: str, path: str = "/", host: str | None = None, ca: str | None = None,
+                  client_cert: tuple[str, str] | None = None, timeout: float = 5.0,
+                  headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """One HTTPS request to 127.0.0.1:port with the given SNI (verified against `ca`); raises on
+    handshake failure or when the proxy closes the connection."""
+    import ssl
+    context = ssl.create_default_context(cafile=ca)
+    if client_cert:
+        context.load_cert_chain(*client_cert)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    with context.wrap_socket(raw, server_hostname=sni) as tls:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or sni}\r\nConnection: close\r\n{extra}\r\n".encode())
+        response = http.client.HTTPResponse(tls)
+        response.begin()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body

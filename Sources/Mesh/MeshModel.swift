@@ -10,8 +10,16 @@ public struct MeshModel: Sendable {
     public let gateways: [ConfigResource]
     /// VirtualServices in Istio's order: creation time, then name, then namespace.
     public let virtualServices: [ConfigResource]
-    /// DestinationRules by host.
-    public let destinationRules: [String: [ConfigResource]]
+    /// DestinationRules of one namespace, in Istio's order, indexed by their (qualified) host.
+    public struct DestinationRuleIndex: Sendable {
+        /// Rules for exact host names.
+        public var exact: [String: [ConfigResource]] = [:]
+        /// Rules for wildcard hosts (`*.example.com`, `*`).
+        public var wildcard: [ConfigResource] = []
+    }
+
+    /// DestinationRules by namespace.
+    public let destinationRulesByNamespace: [String: DestinationRuleIndex]
 
     public init(snapshot: Snapshot) {
         snapshotVersion = snapshot.version
@@ -27,12 +35,17 @@ public struct MeshModel: Sendable {
         self.services = services
         gateways = snapshot.resources(.gateway)
         virtualServices = Self.istioOrder(snapshot.resources(.virtualService))
-        var rules: [String: [ConfigResource]] = [:]
+        var rules: [String: DestinationRuleIndex] = [:]
         for resource in Self.istioOrder(snapshot.resources(.destinationRule)) {
             guard case .destinationRule(let rule) = resource.spec else { continue }
-            rules[rule.host, default: []].append(resource)
+            let host = Hostname.qualified(rule.host, namespace: resource.key.namespace)
+            if host.hasPrefix("*") {
+                rules[resource.key.namespace, default: DestinationRuleIndex()].wildcard.append(resource)
+            } else {
+                rules[resource.key.namespace, default: DestinationRuleIndex()].exact[host, default: []].append(resource)
+            }
         }
-        destinationRules = rules
+        destinationRulesByNamespace = rules
     }
 
     /// Creation time, then name, then namespace (what Istio sorts config by).
@@ -59,9 +72,10 @@ public struct MeshModel: Sendable {
                 guard case .workloadEntry(let workload) = candidate.spec else { continue }
                 var labels = workload.labels
                 labels.merge(candidate.labels) { _, metadata in metadata }
-                if labels.matches(selector: entry.workloadSelector.labels) {
-                    endpoints.append(Self.endpoint(workload, extraLabels: candidate.labels))
-                }
+                let endpoint = Self.endpoint(workload, extraLabels: candidate.labels)
+                // Hostname workloads are only eligible for DNS resolution.
+                let eligible = endpoint.hasIPAddress || resolution == .dns || resolution == .dnsRoundRobin
+                if eligible, labels.matches(selector: entry.workloadSelector.labels) { endpoints.append(endpoint) }
             }
         }
         return entry.hosts.map { host in
@@ -71,7 +85,7 @@ public struct MeshModel: Sendable {
             }
             return Service(hostname: host, namespace: resource.key.namespace, ports: ports, resolution: resolution,
                            meshExternal: entry.location == .meshExternal, exportTo: entry.exportTo,
-                           endpoints: hostEndpoints, source: resource.key)
+                           endpoints: hostEndpoints, subjectAltNames: entry.subjectAltNames, source: resource.key)
         }
     }
 
@@ -90,15 +104,86 @@ public struct MeshModel: Sendable {
         }
     }
 
-    /// The DestinationRule for a host as seen from a proxy namespace (proxy namespace first, then the host's).
+    /// The DestinationRule for a service as seen from a proxy namespace (Istio §1.6): rules in the
+    /// proxy's namespace (unless it is the root namespace), then the service's namespace, then the
+    /// root namespace, the last two only when exported to the proxy. Within a namespace the most
+    /// specific host wins (exact, then the longest wildcard), and rules for that same host merge:
+    /// subsets concatenate (first definition of a name wins), the first traffic policy wins.
     public func destinationRule(host: String, proxyNamespace: String, serviceNamespace: String) -> DestinationRule? {
-        guard let rules = destinationRules[host] else { return nil }
-        let ordered = rules.filter { $0.key.namespace == proxyNamespace } + rules.filter { $0.key.namespace == serviceNamespace }
-            + rules.filter { $0.key.namespace != proxyNamespace && $0.key.namespace != serviceNamespace }
-        for resource in ordered {
-            if case .destinationRule(let rule) = resource.spec { return rule }
+        destinationRuleResource(host: host, proxyNamespace: proxyNamespace, serviceNamespace: serviceNamespace)?.rule
+    }
+
+    /// ``destinationRule(host:proxyNamespace:serviceNamespace:)`` with the key of the (first) rule used.
+    public func destinationRuleResource(host: String, proxyNamespace: String, serviceNamespace: String) -> (key: ConfigKey, rule: DestinationRule)? {
+        var namespaces: [String] = []
+        if proxyNamespace != Self.rootNamespace { namespaces.append(proxyNamespace) }
+        namespaces += [serviceNamespace, Self.rootNamespace]
+        var seen = Set<String>()
+        for namespace in namespaces where seen.insert(namespace).inserted {
+            let index = destinationRulesByNamespace[namespace] ?? DestinationRuleIndex()
+            let candidates = ((index.exact[host] ?? []) + index.wildcard).filter { resource in
+                namespace == proxyNamespace || Self.isExported(resource, to: proxyNamespace)
+            }
+            if let found = Self.mostSpecific(candidates, for: host) { return found }
         }
         return nil
+    }
+
+    /// Istio's root namespace (mesh-wide defaults live there).
+    public static let rootNamespace = "istio-system"
+
+    static func isExported(_ resource: ConfigResource, to namespace: String) -> Bool {
+        guard case .destinationRule(let rule) = resource.spec else { return false }
+        return exportTo(rule.exportTo, from: resource.key.namespace, includes: namespace)
+    }
+
+    /// The rules whose host is the most specific match of `host`, merged.
+    static func mostSpecific(_ resources: [ConfigResource], for host: String) -> (key: ConfigKey, rule: DestinationRule)? {
+        var best: (pattern: String, matches: [(ConfigKey, DestinationRule)])?
+        for resource in resources {
+            guard case .destinationRule(let rule) = resource.spec else { continue }
+            let pattern = Hostname.qualified(rule.host, namespace: resource.key.namespace)
+            guard Hostname.matches(host, pattern: pattern) else { continue }
+            if let current = best, current.pattern == pattern {
+                best?.matches.append((resource.key, rule))
+            } else if best == nil || Hostname.isMoreSpecific(pattern, than: best!.pattern) {
+                best = (pattern, [(resource.key, rule)])
+            }
+        }
+        guard let best, var merged = best.matches.first?.1 else { return nil }
+        for (_, rule) in best.matches.dropFirst() {
+            if !merged.hasTrafficPolicy, rule.hasTrafficPolicy { merged.trafficPolicy = rule.trafficPolicy }
+            for subset in rule.subsets where !merged.subsets.contains(where: { $0.name == subset.name }) {
+                merged.subsets.append(subset)
+            }
+        }
+        return (best.matches[0].0, merged)
+    }
+
+    /// VirtualServices exported to `namespace` (`exportTo` empty, `*`, the namespace, or `.` from
+    /// within it). A gateway sees those exported to its proxy's namespace, in Istio's order: private
+    /// ones of the namespace first, then those exported to it by name, then public ones; each group
+    /// in creation order.
+    public func virtualServices(visibleTo namespace: String) -> [ConfigResource] {
+        var groups: [[ConfigResource]] = [[], [], []]
+        for resource in virtualServices {
+            guard case .virtualService(let service) = resource.spec,
+                  Self.exportTo(service.exportTo, from: resource.key.namespace, includes: namespace) else { continue }
+            let exportTo = service.exportTo
+            if exportTo.isEmpty || exportTo.contains("*") {
+                groups[2].append(resource)
+            } else if exportTo.contains(namespace) {
+                groups[1].append(resource)
+            } else {
+                groups[0].append(resource)
+            }
+        }
+        return groups.flatMap { $0 }
+    }
+
+    /// Istio's `exportTo` semantics (empty means public).
+    public static func exportTo(_ exportTo: [String], from owner: String, includes namespace: String) -> Bool {
+        exportTo.isEmpty || exportTo.contains("*") || exportTo.contains(namespace) || (exportTo.contains(".") && namespace == owner)
     }
 
     /// Services visible to a namespace, sorted by hostname.

@@ -19,9 +19,11 @@ public struct Proxy: Sendable, Hashable {
     /// `GENERATOR=grpc` marks a proxyless gRPC client.
     public var isProxylessGRPC: Bool
     public var clusterID: String
+    /// `region/zone/subzone` of the proxy (Envoy `node.locality`); empty when unknown.
+    public var locality: String
 
     public init(kind: Kind, ipAddress: String = "", id: String = "", dnsDomain: String = "", namespace: String,
-                labels: [String: String] = [:], isProxylessGRPC: Bool = false, clusterID: String = "") {
+                labels: [String: String] = [:], isProxylessGRPC: Bool = false, clusterID: String = "", locality: String = "") {
         self.kind = kind
         self.ipAddress = ipAddress
         self.id = id
@@ -30,6 +32,7 @@ public struct Proxy: Sendable, Hashable {
         self.labels = labels
         self.isProxylessGRPC = isProxylessGRPC
         self.clusterID = clusterID
+        self.locality = locality
     }
 
     /// Why a node id was refused.

@@ -29,6 +29,18 @@ public struct Service: Sendable, Equatable {
         public var weight: UInt32
         public var locality: String
 
+        /// Whether the address is an IPv4 or IPv6 literal (EDS carries only those; hostnames are
+        /// resolved by DNS clusters).
+        public var hasIPAddress: Bool {
+            if address.contains(":") {
+                return !address.hasPrefix("unix:") && address.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+            }
+            let octets = address.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets.allSatisfy { octet in
+                !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCII) && octet.allSatisfy(\.isNumber) && Int(octet)! <= 255
+            }
+        }
+
         /// The port to reach this endpoint on for a service port (WorkloadEntry port > targetPort > number).
         public func port(for servicePort: Port) -> UInt32 {
             if let port = ports[servicePort.name], port != 0 { return port }
@@ -43,13 +55,14 @@ public struct Service: Sendable, Equatable {
     public var meshExternal: Bool
     public var exportTo: [String]
     public var endpoints: [Endpoint]
+    /// `subjectAltNames` of the ServiceEntry (used for TLS to external services without DR SANs).
+    public var subjectAltNames: [String] = []
     /// The ServiceEntry that defined it.
     public var source: ConfigKey
 
     /// Visible to config in `namespace` (`exportTo` semantics; empty = public).
     public func isVisible(to namespace: String) -> Bool {
-        exportTo.isEmpty || exportTo.contains("*") || exportTo.contains(namespace)
-            || (exportTo.contains(".") && namespace == self.namespace)
+        MeshModel.exportTo(exportTo, from: self.namespace, includes: namespace)
     }
 
     public func port(number: UInt32) -> Port? { ports.first { $0.number == number } }

@@ -7,6 +7,8 @@ import SwiftProtobuf
 public enum ClusterBuilder {
     /// Istio's mesh default `connectTimeout`.
     public static let defaultConnectTimeout = Google_Protobuf_Duration(seconds: 10)
+    /// Istio's mesh default `dnsRefreshRate` (Envoy's own default is 5 s).
+    public static let defaultDNSRefreshRate = Google_Protobuf_Duration(seconds: 60)
 
     /// Every cluster a proxy in `proxy.namespace` sees, plus `BlackHoleCluster`, sorted by name.
     public static func clusters(for proxy: Proxy, in model: MeshModel) -> [Cluster] {
@@ -14,10 +16,12 @@ public enum ClusterBuilder {
         for service in model.services(visibleTo: proxy.namespace) {
             let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
             for port in service.ports {
-                guard let base = cluster(service: service, port: port, subset: nil) else { continue }
+                guard let base = cluster(service: service, port: port, subset: nil, policy: rule?.trafficPolicy(port: port.number))
+                else { continue }
                 clusters.append(base)
                 for subset in rule?.subsets ?? [] {
-                    if let cluster = cluster(service: service, port: port, subset: subset) { clusters.append(cluster) }
+                    let policy = rule?.trafficPolicy(port: port.number, subset: subset.name)
+                    if let cluster = cluster(service: service, port: port, subset: subset, policy: policy) { clusters.append(cluster) }
                 }
             }
         }
@@ -25,8 +29,10 @@ public enum ClusterBuilder {
         return clusters.filter { seen.insert($0.name).inserted }.sorted { $0.name < $1.name }
     }
 
-    /// The cluster of one service port (and subset). A DNS service with no endpoints has none.
-    public static func cluster(service: Service, port: Service.Port, subset: Istio_Networking_V1alpha3_Subset?) -> Cluster? {
+    /// The cluster of one service port (and subset) under its effective DestinationRule policy.
+    /// A DNS service with no endpoints has none.
+    public static func cluster(service: Service, port: Service.Port, subset: Istio_Networking_V1alpha3_Subset?,
+                               policy: TrafficPolicy? = nil) -> Cluster? {
         var cluster = Cluster()
         cluster.name = Names.outboundCluster(port: port.number, subset: subset?.name ?? "", host: service.hostname)
         cluster.connectTimeout = defaultConnectTimeout
@@ -40,11 +46,14 @@ public enum ClusterBuilder {
             eds.serviceName = cluster.name
             cluster.edsClusterConfig = eds
         case .dns, .dnsRoundRobin:
-            let endpoints = EndpointBuilder.selected(service.endpoints, subset: subset)
+            var endpoints = EndpointBuilder.selected(service.endpoints, subset: subset)
+            // DNS_ROUND_ROBIN (LOGICAL_DNS semantics) uses one endpoint: the first.
+            if service.resolution == .dnsRoundRobin { endpoints = Array(endpoints.prefix(1)) }
             guard !endpoints.isEmpty else { return nil }
             var dns = Envoy_Extensions_Clusters_Dns_V3_DnsCluster()
             dns.allAddressesInSingleEndpoint = service.resolution == .dnsRoundRobin
             dns.respectDnsTtl = true
+            dns.dnsRefreshRate = defaultDNSRefreshRate
             dns.dnsLookupFamily = .v4Only
             var type = Envoy_Config_Cluster_V3_Cluster.CustomClusterType()
             type.name = "envoy.clusters.dns"
@@ -52,6 +61,7 @@ public enum ClusterBuilder {
             cluster.clusterType = type
             cluster.loadAssignment = EndpointBuilder.loadAssignment(clusterName: cluster.name, endpoints: endpoints, port: port)
         }
+        apply(policy ?? TrafficPolicy(), service: service, port: port, to: &cluster)
         return cluster
     }
 

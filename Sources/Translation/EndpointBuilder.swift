@@ -21,9 +21,9 @@ public enum EndpointBuilder {
             empty.clusterName = clusterName
             return empty
         }
+        let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
         var subset: Istio_Networking_V1alpha3_Subset?
         if !parts[2].isEmpty {
-            let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
             subset = rule?.subsets.first { $0.name == parts[2] }
             if subset == nil {
                 var empty = ClusterLoadAssignment()
@@ -31,7 +31,10 @@ public enum EndpointBuilder {
                 return empty
             }
         }
-        return loadAssignment(clusterName: clusterName, endpoints: selected(service.endpoints, subset: subset), port: port)
+        let endpoints = selected(service.endpoints, subset: subset).filter(\.hasIPAddress)
+        let assignment = loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port)
+        guard let policy = rule?.trafficPolicy(port: portNumber, subset: parts[2]) else { return assignment }
+        return applyLocalityPolicy(policy, proxyLocality: proxy.locality, to: assignment)
     }
 
     /// Endpoints whose labels match the subset's labels (all of them without a subset).

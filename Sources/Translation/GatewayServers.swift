@@ -2,12 +2,54 @@ import IstioAPI
 import Mesh
 import Snapshot
 
-/// The servers of the Gateways a router applies, merged per port.
+/// The servers of the Gateways a router applies, grouped per port (Istio §2.2).
 public struct GatewayServers: Sendable {
+    /// How a server's traffic is handled.
+    public enum Kind: Sendable, Equatable {
+        /// Plaintext HTTP/HTTP2/GRPC (also with `httpsRedirect`): merged into RDS `http.<port>`.
+        case http
+        /// HTTPS terminated with certificate files: own filter chain and RDS `https.<port>.<portName>.<gw>.<ns>`.
+        case https
+        /// TLS terminated, then TCP to the VS `tcp` route.
+        case terminatedTCP
+        /// TLS passed through by SNI to the VS `tls` routes.
+        case passthrough
+        /// Plain TCP to the VS `tcp` route.
+        case tcp
+
+        /// TLS modes SwiftPilot terminates with certificate files (ISTIO_MUTUAL needs Istio's CA).
+        static func terminates(_ mode: Istio_Networking_V1alpha3_ServerTLSSettings.TLSmode) -> Bool {
+            mode == .simple || mode == .mutual || mode == .optionalMutual
+        }
+
+        /// Kinds that live together on one listener, told apart by SNI.
+        var usesSNI: Bool { self == .https || self == .terminatedTCP || self == .passthrough }
+
+        /// The kind of a server, or nil when SwiftPilot cannot serve it (see ``Diagnostics``).
+        static func of(_ server: Istio_Networking_V1alpha3_Server) -> Kind? {
+            let mode = server.tls.mode
+            switch server.port.protocol.uppercased() {
+            case "HTTP", "HTTP2", "GRPC", "GRPC-WEB":
+                return .http
+            case "HTTPS":
+                if !server.hasTls || mode == .passthrough { return .passthrough }
+                return terminates(mode) ? .https : nil
+            case "TLS":
+                if !server.hasTls || mode == .passthrough { return .passthrough }
+                return terminates(mode) ? .terminatedTCP : nil
+            case "TCP", "MONGO", "MYSQL", "REDIS":
+                return .tcp
+            default:
+                return nil
+            }
+        }
+    }
+
     /// One server together with the gateway that declared it.
     public struct Entry: Sendable {
         public var gateway: ConfigKey
         public var server: Istio_Networking_V1alpha3_Server
+        public var kind: Kind
 
         /// `namespace/host` pairs of the server's hosts (`./h` → gateway ns, `*/h` or bare → any namespace).
         public var hosts: [(namespace: String, host: String)] {
@@ -18,23 +60,99 @@ public struct GatewayServers: Sendable {
                 return (namespace == "." ? gateway.namespace : namespace, host)
             }
         }
+
+        /// SNI names for the filter chain match: hosts without namespace, sorted; none for `*`.
+        public var serverNames: [String] {
+            let names = Set(hosts.map(\.host))
+            return names.contains("*") ? [] : names.sorted()
+        }
+
+        /// RDS name of an HTTPS server: `https.<port>.<portName>.<gateway>.<namespace>` (+ `.<bind>`).
+        public var httpsRouteName: String {
+            Names.gatewayHTTPSRoute(port: server.port.number, portName: server.port.name,
+                                    gateway: gateway.name, namespace: gateway.namespace, bind: server.bind)
+        }
+
+        public var address: Address { Address(bind: server.bind, port: server.port.number) }
     }
 
-    /// Plaintext HTTP servers by port number.
-    public var httpByPort: [UInt32: [Entry]] = [:]
+    /// Where a listener binds: a server's `bind` (empty = all addresses) and port.
+    public struct Address: Hashable, Comparable, Sendable {
+        public var bind: String
+        public var port: UInt32
+
+        /// The IP the listener binds to.
+        public var listenerBind: String { bind.isEmpty ? "0.0.0.0" : bind }
+        /// `<bind>_<port>`, e.g. `0.0.0.0_8080`.
+        public var listenerName: String { Names.listener(bind: listenerBind, port: port) }
+        /// `http.<port>` (+ `.<bind>`).
+        public var httpRouteName: String { Names.gatewayHTTPRoute(port: port, bind: bind) }
+
+        public static func < (a: Address, b: Address) -> Bool { (a.port, a.bind) < (b.port, b.bind) }
+    }
+
+    /// Servers by listener address. Plaintext HTTP and TCP do not share an address with anything
+    /// else: the first server seen there decides (gateways in namespace/name order, servers in order).
+    public var byAddress: [Address: [Entry]] = [:]
 
     public init(for proxy: Proxy, in model: MeshModel) {
         for resource in model.gateways(for: proxy) {
             guard case .gateway(let gateway) = resource.spec else { continue }
             for server in gateway.servers {
-                let proto = server.port.protocol.uppercased()
-                guard ["HTTP", "HTTP2", "GRPC"].contains(proto), !server.hasTls || server.tls.httpsRedirect else { continue }
-                httpByPort[server.port.number, default: []].append(Entry(gateway: resource.key, server: server))
+                guard let kind = Kind.of(server) else { continue }
+                let entry = Entry(gateway: resource.key, server: server, kind: kind)
+                let existing = byAddress[entry.address, default: []]
+                if let first = existing.first, !Self.compatible(first.kind, kind) { continue }
+                byAddress[entry.address] = existing + [entry]
             }
         }
     }
 
-    public var ports: [UInt32] { httpByPort.keys.sorted() }
+    static func compatible(_ a: Kind, _ b: Kind) -> Bool {
+        (a == .http && b == .http) || (a.usesSNI && b.usesSNI)
+    }
+
+    public var addresses: [Address] { byAddress.keys.sorted() }
+
+    /// Plaintext HTTP servers by listener address.
+    public var httpByAddress: [Address: [Entry]] {
+        byAddress.compactMapValues { entries in
+            let http = entries.filter { $0.kind == .http }
+            return http.isEmpty ? nil : http
+        }
+    }
+
+    /// HTTPS (terminated HTTP) servers, in address order.
+    public var httpsServers: [Entry] {
+        addresses.flatMap { byAddress[$0]!.filter { $0.kind == .https } }
+    }
+}
+
+extension GatewayServers.Entry {
+    /// Host names a VirtualService in `namespace` binds on this server (Istio §2.5 step 2): the VS
+    /// names this server's gateway, and each VS host overlapping a server host visible to the VS
+    /// namespace yields the narrower of the two, lower-cased. Empty when the VS does not bind.
+    public func boundHosts(of service: VirtualService, namespace: String) -> [String] {
+        let names = Set(service.gateways.map { RouteBuilder.gatewayName($0, namespace: namespace) })
+        guard names.contains(gateway.resourceName) else { return [] }
+        var bound: [String] = []
+        for (hostNamespace, serverHost) in hosts where hostNamespace == "*" || hostNamespace == namespace {
+            for host in service.hosts where HostMatch.overlaps(host, serverHost) {
+                let name = HostMatch.narrower(host, serverHost).lowercased()
+                if !bound.contains(name) { bound.append(name) }
+            }
+        }
+        return bound
+    }
+
+    /// The VirtualServices visible to the router's namespace that bind this server, in Istio order.
+    func boundVirtualServices(in model: MeshModel, proxyNamespace: String) -> [(ConfigResource, VirtualService)] {
+        model.virtualServices(visibleTo: proxyNamespace).compactMap { resource in
+            guard case .virtualService(let service) = resource.spec,
+                  !boundHosts(of: service, namespace: resource.key.namespace).isEmpty else { return nil }
+            return (resource, service)
+        }
+    }
 }
 
 /// Host name matching with Istio's wildcard rules.

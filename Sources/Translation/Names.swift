@@ -4,7 +4,7 @@ import Mesh
 /// Istio's resource names, so Istio users recognise what they see in Envoy.
 public enum Names {
     public static let blackHoleCluster = "BlackHoleCluster"
-    public static let defaultDomainSuffix = "cluster.local"
+    public static let defaultDomainSuffix = Hostname.defaultDomainSuffix
 
     /// `outbound|<port>|<subset>|<host>`.
     public static func outboundCluster(port: UInt32, subset: String = "", host: String) -> String {
@@ -19,13 +19,18 @@ public enum Names {
         bind.isEmpty ? "http.\(port)" : "http.\(port).\(bind)"
     }
 
+    /// Gateway TLS-terminated HTTPS route name: `https.<port>.<portName>.<gateway>.<namespace>` (+ `.<bind>`).
+    public static func gatewayHTTPSRoute(port: UInt32, portName: String, gateway: String, namespace: String, bind: String = "") -> String {
+        let name = "https.\(port).\(portName).\(gateway).\(namespace)"
+        return bind.isEmpty ? name : "\(name).\(bind)"
+    }
+
     /// Virtual host name `<host>:<port>`.
     public static func virtualHost(host: String, port: UInt32) -> String { "\(host):\(port)" }
 
     /// Resolves a short host name against a namespace the way Istio does
     /// (`reviews` in `default` → `reviews.default.svc.cluster.local`); names with a dot, `*` and IPs stay.
     public static func fullyQualified(_ host: String, namespace: String, domainSuffix: String = defaultDomainSuffix) -> String {
-        if host.isEmpty || host == "*" || host.contains(".") || host.contains(":") { return host }
-        return "\(host).\(namespace).svc.\(domainSuffix)"
+        Hostname.qualified(host, namespace: namespace, domainSuffix: domainSuffix)
     }
 }

@@ -13,12 +13,16 @@ public struct ProxyConfig: Sendable, Equatable {
     public var endpoints: [ClusterLoadAssignment] = []
     public var listeners: [Listener] = []
     public var routes: [RouteConfiguration] = []
+    /// What translation could not do faithfully (not sent to the proxy).
+    public var diagnostics: [Diagnostic] = []
 
-    public init(clusters: [Cluster] = [], endpoints: [ClusterLoadAssignment] = [], listeners: [Listener] = [], routes: [RouteConfiguration] = []) {
+    public init(clusters: [Cluster] = [], endpoints: [ClusterLoadAssignment] = [], listeners: [Listener] = [],
+                routes: [RouteConfiguration] = [], diagnostics: [Diagnostic] = []) {
         self.clusters = clusters
         self.endpoints = endpoints
         self.listeners = listeners
         self.routes = routes
+        self.diagnostics = diagnostics
     }
 }
 

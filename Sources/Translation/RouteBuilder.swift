@@ -12,41 +12,56 @@ typealias VirtualHost = Envoy_Config_Route_V3_VirtualHost
 typealias StringMatcher = Envoy_Type_Matcher_V3_StringMatcher
 typealias HeaderMatcher = Envoy_Config_Route_V3_HeaderMatcher
 
+/// What route translation reads besides the VirtualService: the model, the namespace of the proxy
+/// asking (DestinationRule lookup), and the listener port.
+struct RouteScope {
+    var model: MeshModel
+    var proxyNamespace: String
+    var port: UInt32
+}
+
 /// Builds gateway RouteConfigurations (`http.<port>`) from the VirtualServices bound to each server.
 public enum RouteBuilder {
-    /// Route configurations for every HTTP port of a router.
-    public static func gatewayRoutes(_ servers: GatewayServers, in model: MeshModel) -> [RouteConfiguration] {
-        servers.ports.map { port in
-            routeConfiguration(name: Names.gatewayHTTPRoute(port: port), port: port, servers: servers.httpByPort[port] ?? [], in: model)
+    /// Route configurations of a router: `http.<port>[.<bind>]` per plaintext HTTP address, then
+    /// `https.<port>.<portName>.<gateway>.<namespace>` per TLS-terminated HTTPS server.
+    public static func gatewayRoutes(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel) -> [RouteConfiguration] {
+        let http = servers.httpByAddress
+        let plain = http.keys.sorted().map { address in
+            routeConfiguration(name: address.httpRouteName, servers: http[address] ?? [],
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: address.port))
         }
+        var seen = Set(plain.map(\.name))
+        let secure = servers.httpsServers.filter { seen.insert($0.httpsRouteName).inserted }.map { entry in
+            routeConfiguration(name: entry.httpsRouteName, servers: [entry],
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: entry.server.port.number))
+        }
+        return plain + secure
     }
 
     /// One route configuration: a virtual host per bound host name, VS routes merged by host in VS
     /// order; when nothing binds, the `blackhole:<port>` vhost so Envoy answers 404.
-    static func routeConfiguration(name: String, port: UInt32, servers: [GatewayServers.Entry], in model: MeshModel) -> RouteConfiguration {
+    static func routeConfiguration(name: String, servers: [GatewayServers.Entry], scope: RouteScope) -> RouteConfiguration {
+        let port = scope.port
         var hostsInOrder: [String] = []
         var routesByHost: [String: [Route]] = [:]
         var redirectTLS = Set<String>()
-        for resource in model.virtualServices {
+        for resource in scope.model.virtualServices(visibleTo: scope.proxyNamespace) {
             guard case .virtualService(let service) = resource.spec else { continue }
-            let gatewayNames = Set(service.gateways.map { gatewayName($0, namespace: resource.key.namespace) })
-            var boundHosts: [String] = []
-            var boundGateway: ConfigKey?
-            for entry in servers where gatewayNames.contains(entry.gateway.resourceName) {
-                for (namespace, serverHost) in entry.hosts where namespace == "*" || namespace == resource.key.namespace {
-                    for host in service.hosts where HostMatch.overlaps(host, serverHost) {
-                        let bound = HostMatch.narrower(host, serverHost).lowercased()
-                        if !boundHosts.contains(bound) { boundHosts.append(bound) }
-                        if entry.server.tls.httpsRedirect { redirectTLS.insert(bound) }
-                        boundGateway = boundGateway ?? entry.gateway
+            // Routes are built per gateway (rules may match on `gateways`), hosts deduplicated per VS.
+            var routesForGateway: [String: [Route]] = [:]
+            var boundThisService = Set<String>()
+            for entry in servers {
+                let gateway = entry.gateway.resourceName
+                for host in entry.boundHosts(of: service, namespace: resource.key.namespace) where boundThisService.insert(host).inserted {
+                    if routesForGateway[gateway] == nil {
+                        routesForGateway[gateway] = httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
                     }
+                    // A VS with only tcp/tls rules (or none left for this gateway) adds no virtual host.
+                    guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
+                    if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
+                    if routesByHost[host] == nil { hostsInOrder.append(host) }
+                    routesByHost[host, default: []].append(contentsOf: routes)
                 }
-            }
-            guard let gateway = boundGateway, !boundHosts.isEmpty else { continue }
-            let routes = httpRoutes(for: service, resource: resource, gateway: gateway.resourceName, port: port, in: model)
-            for host in boundHosts {
-                if routesByHost[host] == nil { hostsInOrder.append(host) }
-                routesByHost[host, default: []].append(contentsOf: routes)
             }
         }
         var configuration = RouteConfiguration()
@@ -54,15 +69,15 @@ public enum RouteBuilder {
         configuration.validateClusters = Google_Protobuf_BoolValue(false)
         configuration.ignorePortInHostMatching = true
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
-        for host in hostsInOrder.sorted() {
+        configuration.virtualHosts = collapsingIdenticalRoutes(hostsInOrder.sorted().map { host in
             var virtualHost = VirtualHost()
             virtualHost.name = Names.virtualHost(host: host, port: port)
             virtualHost.domains = [host]
             virtualHost.routes = sortCatchAllLast(routesByHost[host] ?? [])
             virtualHost.includeRequestAttemptCount = true
             if redirectTLS.contains(host) { virtualHost.requireTls = .all }
-            configuration.virtualHosts.append(virtualHost)
-        }
+            return virtualHost
+        })
         if configuration.virtualHosts.isEmpty {
             var blackhole = VirtualHost()
             blackhole.name = Names.virtualHost(host: "blackhole", port: port)
@@ -70,6 +85,26 @@ public enum RouteBuilder {
             configuration.virtualHosts = [blackhole]
         }
         return configuration
+    }
+
+    /// Virtual hosts identical but for name and domains become one, named after the first, with
+    /// the domains of all (Istio's route collapse, on by default).
+    static func collapsingIdenticalRoutes(_ hosts: [VirtualHost]) -> [VirtualHost] {
+        var collapsed: [VirtualHost] = []
+        var indexByContent: [[UInt8]: Int] = [:]
+        for host in hosts {
+            var content = host
+            content.name = ""
+            content.domains = []
+            let key = Packing.deterministicBytes(content)
+            if let index = indexByContent[key] {
+                collapsed[index].domains += host.domains
+            } else {
+                indexByContent[key] = collapsed.count
+                collapsed.append(host)
+            }
+        }
+        return collapsed
     }
 
     /// `name` → `<vsNamespace>/name`, `ns/name` stays, `./name` → VS namespace.
@@ -102,16 +137,18 @@ public enum RouteBuilder {
     // MARK: - HTTP routes
 
     /// Envoy routes of one VirtualService for a gateway and port (Istio §4.1 algorithm).
-    static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, port: UInt32, in model: MeshModel) -> [Route] {
+    static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, scope: RouteScope) -> [Route] {
+        let port = scope.port
         var routes: [Route] = []
-        for rule in service.http {
+        for sourced in expandedRules(of: service, resource: resource, in: scope.model) where hasAction(sourced.rule) {
+            let rule = sourced.rule
             let matches = rule.match.isEmpty ? [nil] : rule.match.map(Optional.some)
             for match in matches {
                 if let match {
                     if match.port != 0, match.port != port { continue }
                     if !match.gateways.isEmpty, !match.gateways.map({ gatewayName($0, namespace: resource.key.namespace) }).contains(gateway) { continue }
                 }
-                let route = translate(rule, match: match, resource: resource, port: port, in: model)
+                let route = translate(rule, match: match, resource: sourced.source, scope: scope)
                 routes.append(route)
                 if isCatchAll(route) { return routes }
             }
@@ -120,15 +157,16 @@ public enum RouteBuilder {
     }
 
     static func translate(_ rule: Istio_Networking_V1alpha3_HTTPRoute, match: Istio_Networking_V1alpha3_HTTPMatchRequest?,
-                          resource: ConfigResource, port: UInt32, in model: MeshModel) -> Route {
+                          resource: ConfigResource, scope: RouteScope) -> Route {
         var route = Route()
         route.name = [rule.name, match?.name ?? ""].filter { !$0.isEmpty }.joined(separator: ".")
         route.match = routeMatch(match)
+        if let match, !match.statPrefix.isEmpty { route.statPrefix = match.statPrefix }
         var metadata = Google_Protobuf_Struct()
         metadata.fields["config"] = Google_Protobuf_Value(stringValue: "/apis/networking.istio.io/v1/namespaces/\(resource.key.namespace)/virtual-service/\(resource.key.name)")
         route.metadata.filterMetadata["istio"] = metadata
         if rule.hasRedirect {
-            route.redirect = redirect(rule.redirect, port: port)
+            route.redirect = redirect(rule.redirect, port: scope.port)
         } else if rule.hasDirectResponse {
             var direct = Envoy_Config_Route_V3_DirectResponseAction()
             direct.status = rule.directResponse.status
@@ -143,11 +181,18 @@ public enum RouteBuilder {
             }
             route.directResponse = direct
         } else {
-            route.route = action(rule, resource: resource, port: port, in: model)
+            route.route = action(rule, resource: resource, scope: scope)
         }
         applyHeaders(rule.headers, to: &route)
+        let destinations = activeDestinations(rule)
+        if case .route = route.action, destinations.count == 1, destinations[0].hasHeaders {
+            applyHeaders(destinations[0].headers, to: &route)
+        }
         if rule.hasFault, let fault = fault(rule.fault) {
             route.typedPerFilterConfig["envoy.filters.http.fault"] = Packing.any(fault)
+        }
+        if rule.hasCorsPolicy {
+            route.typedPerFilterConfig["envoy.filters.http.cors"] = Packing.any(corsPolicy(rule.corsPolicy))
         }
         return route
     }
@@ -226,9 +271,10 @@ public enum RouteBuilder {
 
     // MARK: - Actions
 
-    static func action(_ rule: Istio_Networking_V1alpha3_HTTPRoute, resource: ConfigResource, port: UInt32, in model: MeshModel) -> RouteAction {
+    static func action(_ rule: Istio_Networking_V1alpha3_HTTPRoute, resource: ConfigResource, scope: RouteScope) -> RouteAction {
+        let (model, port) = (scope.model, scope.port)
         var action = RouteAction()
-        let destinations = rule.route.count == 1 ? rule.route : rule.route.filter { $0.weight > 0 }
+        let destinations = activeDestinations(rule)
         if destinations.count == 1 {
             action.cluster = clusterName(destinations[0].destination, namespace: resource.key.namespace, port: port, in: model)
         } else {
@@ -261,18 +307,40 @@ public enum RouteBuilder {
         }
         // Istio's default: no route timeout (Envoy's own default would be 15 s).
         action.timeout = rule.hasTimeout ? rule.timeout : Google_Protobuf_Duration(seconds: 0)
-        if let retry = retryPolicy(rule) { action.retryPolicy = retry }
+        action.hashPolicy = hashPolicy(for: destinations.map(\.destination), namespace: resource.key.namespace, scope: scope)
+        action.requestMirrorPolicies = mirrorPolicies(rule, namespace: resource.key.namespace, scope: scope)
+        if var retry = retryPolicy(rule) {
+            // Consistent hashing pins a host; retrying elsewhere would defeat it.
+            if !action.hashPolicy.isEmpty { retry.retryHostPredicate = [] }
+            action.retryPolicy = retry
+        }
         return action
+    }
+
+    /// The destinations that receive traffic: a single destination whatever its weight, else those
+    /// with a weight above 0 (Istio drops weight-0 entries).
+    static func activeDestinations(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> [Istio_Networking_V1alpha3_HTTPRouteDestination] {
+        rule.route.count == 1 ? rule.route : rule.route.filter { $0.weight > 0 }
+    }
+
+    /// Whether a rule can become an Envoy route: it redirects, responds directly, or has a destination
+    /// with traffic (a rule with only weight-0 destinations is invalid in Istio and is not emitted).
+    static func hasAction(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Bool {
+        rule.hasRedirect || rule.hasDirectResponse || !activeDestinations(rule).isEmpty
     }
 
     /// `outbound|P|subset|host`: P = destination port, else the service's only port, else the listener port.
     static func clusterName(_ destination: Istio_Networking_V1alpha3_Destination, namespace: String, port: UInt32, in model: MeshModel) -> String {
         let host = Names.fullyQualified(destination.host, namespace: namespace)
-        var number = destination.port.number
-        if number == 0 {
-            if let service = model.services[host], service.ports.count == 1 { number = service.ports[0].number } else { number = port }
-        }
+        let number = clusterPort(destination, service: model.services[host], listenerPort: port)
         return Names.outboundCluster(port: number, subset: destination.subset, host: host)
+    }
+
+    /// Destination port, else the service's only port, else the listener port.
+    static func clusterPort(_ destination: Istio_Networking_V1alpha3_Destination, service: Service?, listenerPort: UInt32) -> UInt32 {
+        if destination.port.number != 0 { return destination.port.number }
+        if let service, service.ports.count == 1 { return service.ports[0].number }
+        return listenerPort
     }
 
     static func retryPolicy(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Envoy_Config_Route_V3_RetryPolicy? {
@@ -316,11 +384,16 @@ public enum RouteBuilder {
         if !redirect.authority.isEmpty { action.hostRedirect = redirect.authority }
         if !redirect.uri.isEmpty { action.pathRedirect = redirect.uri }
         if !redirect.scheme.isEmpty { action.schemeRedirect = redirect.scheme }
+        var redirectPort: UInt32 = 0
         switch redirect.redirectPort {
-        case .port(let number): action.portRedirect = number
-        case .derivePort(let selection) where selection == .fromRequestPort: action.portRedirect = port
+        case .port(let number): redirectPort = number
+        case .derivePort(let selection) where selection == .fromRequestPort: redirectPort = port
         default: break
         }
+        // The scheme's default port is left out of the Location (80 for http, 443 for https).
+        let scheme = redirect.scheme.lowercased()
+        let isDefault = (redirectPort == 80 && scheme != "https") || (redirectPort == 443 && scheme == "https")
+        if redirectPort != 0, !isDefault { action.portRedirect = redirectPort }
         switch redirect.redirectCode {
         case 302: action.responseCode = .found
         case 303: action.responseCode = .seeOther
@@ -329,105 +402,6 @@ public enum RouteBuilder {
         default: action.responseCode = .movedPermanently
         }
         return action
-    }
-
-    static func fault(_ fault: Istio_Networking_V1alpha3_HTTPFaultInjection) -> Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault? {
-        var result = Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()
-        var any = false
-        if fault.hasDelay, case .fixedDelay(let delay) = fault.delay.httpDelayType {
-            var config = Envoy_Extensions_Filters_Common_Fault_V3_FaultDelay()
-            config.fixedDelay = delay
-            config.percentage = fraction(percentage: fault.delay.hasPercentage ? fault.delay.percentage.value : nil, legacy: fault.delay.percent)
-            result.delay = config
-            any = true
-        }
-        if fault.hasAbort {
-            var config = Envoy_Extensions_Filters_Http_Fault_V3_FaultAbort()
-            switch fault.abort.errorType {
-            case .httpStatus(let status): config.httpStatus = UInt32(status)
-            case .grpcStatus(let name): config.grpcStatus = grpcStatusCode(name)
-            default: break
-            }
-            config.percentage = fraction(percentage: fault.abort.hasPercentage ? fault.abort.percentage.value : nil, legacy: 0)
-            result.abort = config
-            any = true
-        }
-        return any ? result : nil
-    }
-
-    /// Istio percentage (double) → per-million fraction; no percentage → 0 (nothing injected).
-    static func fraction(percentage: Double?, legacy: Int32) -> Envoy_Type_V3_FractionalPercent {
-        var fraction = Envoy_Type_V3_FractionalPercent()
-        if let percentage {
-            fraction.numerator = UInt32((percentage * 10_000).rounded())
-            fraction.denominator = .million
-        } else {
-            fraction.numerator = UInt32(max(0, legacy))
-            fraction.denominator = .hundred
-        }
-        return fraction
-    }
-
-    static let grpcCodes = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                            "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                            "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"]
-
-    static func grpcStatusCode(_ name: String) -> UInt32 {
-        UInt32(grpcCodes.firstIndex(of: name.uppercased()) ?? 2)
-    }
-
-    // MARK: - Headers
-
-    struct HeaderOps {
-        var requestAdd: [Envoy_Config_Core_V3_HeaderValueOption] = []
-        var requestRemove: [String] = []
-        var responseAdd: [Envoy_Config_Core_V3_HeaderValueOption] = []
-        var responseRemove: [String] = []
-        var hostRewrite: String?
-    }
-
-    static func headerOperations(_ headers: Istio_Networking_V1alpha3_Headers) -> HeaderOps {
-        var ops = HeaderOps()
-        func options(_ operations: Istio_Networking_V1alpha3_Headers.HeaderOperations, host: inout String?) -> [Envoy_Config_Core_V3_HeaderValueOption] {
-            var result: [Envoy_Config_Core_V3_HeaderValueOption] = []
-            for (action, map) in [(Envoy_Config_Core_V3_HeaderValueOption.HeaderAppendAction.overwriteIfExistsOrAdd, operations.set),
-                                  (.appendIfExistsOrAdd, operations.add)] {
-                for key in map.keys.sorted() {
-                    let lower = key.lowercased()
-                    if lower == ":authority" || lower == "host" {
-                        if host == nil || action == .overwriteIfExistsOrAdd { host = map[key] }
-                        continue
-                    }
-                    if lower.hasPrefix(":") { continue }
-                    var option = Envoy_Config_Core_V3_HeaderValueOption()
-                    option.header.key = key
-                    option.header.value = map[key]!
-                    option.appendAction = action
-                    result.append(option)
-                }
-            }
-            return result
-        }
-        var host: String?
-        ops.requestAdd = options(headers.request, host: &host)
-        ops.hostRewrite = host
-        var ignored: String?
-        ops.responseAdd = options(headers.response, host: &ignored)
-        ops.requestRemove = headers.request.remove.filter { !$0.hasPrefix(":") && $0.lowercased() != "host" }.sorted()
-        ops.responseRemove = headers.response.remove.filter { !$0.hasPrefix(":") && $0.lowercased() != "host" }.sorted()
-        return ops
-    }
-
-    static func applyHeaders(_ headers: Istio_Networking_V1alpha3_Headers, to route: inout Route) {
-        let ops = headerOperations(headers)
-        route.requestHeadersToAdd += ops.requestAdd
-        route.requestHeadersToRemove += ops.requestRemove
-        route.responseHeadersToAdd += ops.responseAdd
-        route.responseHeadersToRemove += ops.responseRemove
-        if let host = ops.hostRewrite, case .route(var action)? = route.action, action.hostRewriteSpecifier == nil {
-            action.hostRewriteLiteral = host
-            route.route = action
-        }
     }
 }
 

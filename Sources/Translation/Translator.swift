@@ -9,9 +9,10 @@ public enum Translator {
         config.endpoints = EndpointBuilder.loadAssignments(for: config.clusters, in: model, proxy: proxy)
         if proxy.kind == .router {
             let servers = GatewayServers(for: proxy, in: model)
-            config.listeners = ListenerBuilder.gatewayListeners(servers)
-            config.routes = RouteBuilder.gatewayRoutes(servers, in: model)
+            config.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
+            config.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model)
         }
+        config.diagnostics = Diagnostics.problems(for: proxy, in: model)
         return config
     }
 }

@@ -9,7 +9,7 @@ public enum Provenance {
         case .cluster, .endpoint:
             let parts = name.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4 else { return [] }
-            return serviceSources(host: parts[3], subset: parts[2], model: model)
+            return serviceSources(host: parts[3], proxy: proxy, model: model)
         case .listener:
             guard let port = name.split(separator: "_").last.flatMap({ UInt32($0) }) else { return [] }
             return Set(gateways(port: port, proxy: proxy, model: model))
@@ -36,10 +36,14 @@ public enum Provenance {
         return blamed.reduce(into: Set<ConfigKey>()) { $0.formUnion(sources(of: type, name: $1, for: proxy, in: model)) }.sorted()
     }
 
-    static func serviceSources(host: String, subset: String, model: MeshModel) -> Set<ConfigKey> {
+    static func serviceSources(host: String, proxy: Proxy, model: MeshModel) -> Set<ConfigKey> {
         var keys: Set<ConfigKey> = []
-        if let service = model.services[host] { keys.insert(service.source) }
-        for rule in model.destinationRules[host] ?? [] { keys.insert(rule.key) }
+        if let service = model.services[host] {
+            keys.insert(service.source)
+            if let rule = model.destinationRuleResource(host: host, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace) {
+                keys.insert(rule.key)
+            }
+        }
         return keys
     }
 

@@ -134,6 +134,7 @@ func routes(_ config: ProxyConfig, _ name: String = "http.8080") -> RouteConfigu
           http:
           - match:
             - uri: {exact: /Foo}
+              statPrefix: foo_requests
               ignoreUriCase: true
               headers: {end-user: {exact: jason}}
               withoutHeaders: {x-canary: {}}
@@ -148,6 +149,7 @@ func routes(_ config: ProxyConfig, _ name: String = "http.8080") -> RouteConfigu
         #expect(host.routes.count == 2, "rules after a catch-all are not emitted")
         let match = host.routes[0].match
         #expect(match.path == "/Foo")
+        #expect(host.routes[0].statPrefix == "foo_requests")
         #expect(match.caseSensitive.value == false)
         #expect(match.headers.map(\.name) == [":method", "end-user", "x-canary"])
         #expect(match.headers[2].invertMatch && match.headers[2].presentMatch)
@@ -211,5 +213,7 @@ func routes(_ config: ProxyConfig, _ name: String = "http.8080") -> RouteConfigu
         #expect(manager.rds.configSource.ads == Envoy_Config_Core_V3_AggregatedConfigSource())
         #expect(manager.httpFilters.map(\.name) == ["envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.router"])
         #expect(manager.serverName == "istio-envoy")
+        #expect(manager.forwardClientCertDetails == .sanitizeSet)
+        #expect(manager.setCurrentClientCertDetails.subject.value && manager.setCurrentClientCertDetails.dns)
     }
 }

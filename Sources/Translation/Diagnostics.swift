@@ -1,0 +1,152 @@
+import IstioAPI
+import Mesh
+import Snapshot
+
+/// A problem translation worked around: which resource and field, why, and how to fix it.
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+    public var resource: ConfigKey
+    /// Dotted path of the offending field, e.g. `spec.trafficPolicy.tls.mode`.
+    public var field: String
+    public var problem: String
+    public var fix: String
+
+    public init(resource: ConfigKey, field: String, problem: String, fix: String) {
+        self.resource = resource
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+    }
+
+    public var description: String { "\(resource) \(field): \(problem); \(fix)" }
+}
+
+/// Pure checks of the config one proxy receives, for what SwiftPilot cannot translate faithfully.
+public enum Diagnostics {
+    public static func problems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
+        var found = destinationRuleProblems(for: proxy, in: model) + virtualServiceProblems(in: model)
+        if proxy.kind == .router { found += gatewayProblems(for: proxy, in: model) }
+        return found
+    }
+
+    /// Gateway servers that get no filter chain.
+    static func gatewayProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
+        let served = GatewayServers(for: proxy, in: model)
+        var found: [Diagnostic] = []
+        for resource in model.gateways(for: proxy) {
+            guard case .gateway(let gateway) = resource.spec else { continue }
+            for (index, server) in gateway.servers.enumerated() {
+                let field = "spec.servers[\(index)]"
+                guard let kind = GatewayServers.Kind.of(server) else {
+                    found.append(Diagnostic(resource: resource.key, field: "\(field).tls.mode",
+                                            problem: "protocol \(server.port.protocol) with TLS mode \(server.tls.mode) is not supported by SwiftPilot; the server is ignored",
+                                            fix: "use HTTP, HTTPS or TLS with SIMPLE, MUTUAL, OPTIONAL_MUTUAL or PASSTHROUGH, or TCP"))
+                    continue
+                }
+                let entries = served.byAddress[GatewayServers.Address(bind: server.bind, port: server.port.number)] ?? []
+                if !entries.contains(where: { $0.gateway == resource.key && $0.server == server }) {
+                    found.append(Diagnostic(resource: resource.key, field: "\(field).port",
+                                            problem: "port \(server.port.number) is already used by a server of another kind; this server is ignored",
+                                            fix: "move the server to its own port"))
+                } else if kind == .https || kind == .terminatedTCP, ListenerBuilder.downstreamTLS(server.tls, alpn: []) == nil {
+                    found.append(Diagnostic(resource: resource.key, field: "\(field).tls",
+                                            problem: "TLS termination needs serverCertificate and privateKey files (and caCertificates for MUTUAL); credentialName is not supported; the server is ignored",
+                                            fix: "set the certificate file paths"))
+                }
+            }
+        }
+        return found
+    }
+
+    /// TLS settings that produce a plaintext cluster: ISTIO_MUTUAL (no CA), MUTUAL without files,
+    /// and `credentialName` (no SDS secrets).
+    static func destinationRuleProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        var reported = Set<String>()
+        for service in model.services(visibleTo: proxy.namespace) {
+            guard let (key, rule) = model.destinationRuleResource(host: service.hostname, proxyNamespace: proxy.namespace,
+                                                                   serviceNamespace: service.namespace) else { continue }
+            for port in service.ports {
+                for subset in [""] + rule.subsets.map(\.name) {
+                    let policy = rule.trafficPolicy(port: port.number, subset: subset)
+                    var problems = policy.hasTls ? [tlsProblem(policy.tls, resource: key)].compactMap { $0 } : []
+                    problems += ignoredPolicyProblems(policy, resource: key)
+                    for problem in problems where reported.insert(problem.description).inserted { found.append(problem) }
+                }
+            }
+        }
+        return found
+    }
+
+    /// Traffic-policy fields SwiftPilot does not translate.
+    static func ignoredPolicyProblems(_ policy: TrafficPolicy, resource: ConfigKey) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        let ignored: [(Bool, String)] = [
+            (!policy.outlierDetection.outlierDetectionHTTPErrorCodes.isEmpty, "outlierDetection.outlierDetectionHttpErrorCodes"),
+            (policy.hasTunnel, "tunnel"),
+            (policy.hasProxyProtocol, "proxyProtocol"),
+        ]
+        for (present, name) in ignored where present {
+            found.append(Diagnostic(resource: resource, field: "spec.trafficPolicy.\(name)",
+                                    problem: "not supported by SwiftPilot; ignored", fix: "remove the field"))
+        }
+        return found
+    }
+
+    static func tlsProblem(_ tls: ClientTLSSettings, resource: ConfigKey) -> Diagnostic? {
+        let field = "spec.trafficPolicy.tls"
+        switch tls.mode {
+        case .istioMutual:
+            return Diagnostic(resource: resource, field: "\(field).mode",
+                              problem: "ISTIO_MUTUAL needs Istio's CA, which SwiftPilot does not have; the cluster is sent without TLS",
+                              fix: "use MUTUAL with clientCertificate, privateKey and caCertificates files")
+        case .mutual where tls.clientCertificate.isEmpty || tls.privateKey.isEmpty:
+            return Diagnostic(resource: resource, field: field,
+                              problem: "MUTUAL without clientCertificate and privateKey files; the cluster is sent without TLS",
+                              fix: "set clientCertificate and privateKey to PEM files readable by Envoy")
+        case .simple, .mutual:
+            guard !tls.credentialName.isEmpty else { return nil }
+            return Diagnostic(resource: resource, field: "\(field).credentialName",
+                              problem: "credentialName needs an SDS secret store, which SwiftPilot does not have; it is ignored",
+                              fix: "use caCertificates (and for MUTUAL clientCertificate/privateKey) file paths")
+        default:
+            return nil
+        }
+    }
+
+    /// HTTP rules that cannot become routes, or lose something on the way.
+    static func virtualServiceProblems(in model: MeshModel) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for resource in model.virtualServices {
+            guard case .virtualService(let service) = resource.spec else { continue }
+            for (index, rule) in service.http.enumerated() {
+                found += ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
+            }
+        }
+        return found
+    }
+
+    static func ruleProblems(_ rule: Istio_Networking_V1alpha3_HTTPRoute, field: String, resource: ConfigResource, in model: MeshModel) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        func report(_ suffix: String, _ problem: String, _ fix: String) {
+            found.append(Diagnostic(resource: resource.key, field: field + suffix, problem: problem, fix: fix))
+        }
+        if rule.hasDelegate {
+            if RouteBuilder.delegateService(rule.delegate, rootNamespace: resource.key.namespace, in: model) == nil {
+                report(".delegate", "no VirtualService \(rule.delegate.namespace.isEmpty ? resource.key.namespace : rule.delegate.namespace)/\(rule.delegate.name) without hosts is exported to \(resource.key.namespace); the rule is dropped",
+                       "create the delegate (hosts empty) or export it to the root's namespace")
+            }
+        } else if !RouteBuilder.hasAction(rule) {
+            report("", "the rule has no redirect, directResponse or destination with weight above 0; it is not emitted",
+                   "give at least one destination a positive weight")
+        }
+        if case .exponentialDelay? = rule.fault.delay.httpDelayType {
+            report(".fault.delay.exponentialDelay", "exponential delays are not supported by Envoy's fault filter; the delay is dropped",
+                   "use fixedDelay")
+        }
+        if rule.retries.hasRetryRemoteLocalities, rule.retries.retryRemoteLocalities.value {
+            report(".retries.retryRemoteLocalities", "retrying in other localities is not supported by SwiftPilot; ignored",
+                   "remove the field")
+        }
+        return found
+    }
+}
