@@ -126,3 +126,14 @@ def test_upstream_mutual_tls_presents_the_client_certificate(serve_router, backe
     status, headers, _ = request(port, "/", host=HOST)
     assert status == 200 and headers["x-backend"] == "secure"
     assert request(port, "/", host="no-cert.example.com")[0] == 503, "the backend requires a client certificate"
+
+
+def test_istio_mutual_is_sent_without_tls(serve_router, backends):
+    # SwiftPilot has no CA: the cluster goes out plaintext and Translation reports a diagnostic
+    # (unit-tested); Envoy must still accept the config and reach a plaintext backend.
+    plain = backends("plain")
+    port = free_port()
+    _, proxy = serve_router(docs_for(port, {"v1": plain}, {"tls": {"mode": "ISTIO_MUTUAL"}}), [port])
+    status, headers, _ = request(port, "/", host=HOST)
+    assert status == 200 and headers["x-backend"] == "plain"
+    assert cluster_stat(proxy, "outbound|80||shop.internal", "ssl.handshake") == 0

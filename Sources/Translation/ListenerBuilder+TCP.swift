@@ -82,6 +82,21 @@ extension ListenerBuilder {
             }
             proxy.weightedClusters = weighted
         }
+        applyConnectionLimits(of: destinations[0].destination, namespace: namespace, scope: scope, to: &proxy)
         return proxy
+    }
+
+    /// The first destination's DestinationRule `tcp.idleTimeout` and `tcp.maxConnectionDuration`
+    /// also bound the proxied connection (Istio §5.5).
+    static func applyConnectionLimits(of destination: Istio_Networking_V1alpha3_Destination, namespace: String, scope: RouteScope,
+                                      to proxy: inout TCPProxy) {
+        let host = Names.fullyQualified(destination.host, namespace: namespace)
+        guard let service = scope.model.services[host],
+              let rule = scope.model.destinationRule(host: host, proxyNamespace: scope.proxyNamespace, serviceNamespace: service.namespace)
+        else { return }
+        let port = RouteBuilder.clusterPort(destination, service: service, listenerPort: scope.port)
+        let tcp = rule.trafficPolicy(port: port, subset: destination.subset).connectionPool.tcp
+        if tcp.hasIdleTimeout { proxy.idleTimeout = tcp.idleTimeout }
+        if tcp.hasMaxConnectionDuration { proxy.maxDownstreamConnectionDuration = tcp.maxConnectionDuration }
     }
 }

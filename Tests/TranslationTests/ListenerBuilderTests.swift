@@ -115,6 +115,24 @@ func tcpProxy(_ chain: Envoy_Config_Listener_V3_FilterChain) throws -> Envoy_Ext
         #expect(proxy.weightedClusters.clusters.map(\.weight) == [80, 20])
     }
 
+    @Test func tcpConnectionLimitsComeFromTheDestinationRule() throws {
+        let config = Translator.config(for: router, in: model(tlsGatewayYAML + """
+
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: db, namespace: istio-system}
+        spec:
+          host: db.internal
+          trafficPolicy: {connectionPool: {tcp: {idleTimeout: 300s, maxConnectionDuration: 3600s}}}
+        """))
+        let proxy = try tcpProxy(listener(config, "0.0.0.0_9000").filterChains[0])
+        #expect(proxy.idleTimeout.seconds == 300)
+        #expect(proxy.maxDownstreamConnectionDuration.seconds == 3600)
+        let passthrough = try tcpProxy(listener(config, "0.0.0.0_8443").filterChains[2])
+        #expect(!passthrough.hasIdleTimeout, "pass.internal has no rule")
+    }
+
     @Test func httpAndTCPDoNotShareAPortAndServerProblemsAreReported() throws {
         let http = listener(config, "0.0.0.0_8080")
         #expect(http.filterChains.count == 1)
