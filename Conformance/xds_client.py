@@ -191,6 +191,8 @@ def fetch_router_config(port: int) -> list[discovery_pb2.DiscoveryResponse]:
                 for listener in map(unpack, response.resources):
                     for chain in listener.filter_chains:
                         for network_filter in chain.filters:
+                            if network_filter.name != "envoy.filters.network.http_connection_manager":
+                                continue
                             manager = hcm.HttpConnectionManager()
                             network_filter.typed_config.Unpack(manager)
                             routes.append(manager.rds.route_config_name)

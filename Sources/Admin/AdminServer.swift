@@ -15,6 +15,7 @@ import XDS
 /// | `/debug/syncz` | per proxy and type: sent, ACKed, NACKed versions |
 /// | `/debug/snapshotz` | current snapshot summary and the history of diffs |
 /// | `/debug/mcpz` | sources, synced kinds, rejected resources, conflicts |
+/// | `/debug/translationz` | config that could not be translated as written (resource, field, problem, fix) |
 public struct AdminServer: Sendable {
     public var host: String
     public var port: Int
@@ -57,6 +58,11 @@ public struct AdminServer: Sendable {
         }
         router.get("/debug/mcpz") { _, _ -> Response in
             try json(MCPSummary(aggregator: aggregator))
+        }
+        router.get("/debug/translationz") { _, _ -> Response in
+            try json(discovery.broadcaster.latest.diagnostics.map {
+                ["resource": "\($0.resource)", "field": $0.field, "problem": $0.problem, "fix": $0.fix]
+            })
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "swiftpilot-admin"),
                            logger: logger)

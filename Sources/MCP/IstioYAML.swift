@@ -116,7 +116,7 @@ public enum IstioYAML {
         }
         let spec: ConfigSpec
         do {
-            let json = try JSONSerialization.data(withJSONObject: specObject, options: [.sortedKeys])
+            let json = try JSONSerialization.data(withJSONObject: normalizingDurations(specObject), options: [.sortedKeys])
             spec = try ConfigSpec(kind: kind, jsonUTF8Bytes: json)
         } catch let error as JSONDecodingError {
             throw describe(error, kind: kind, location: location, resource: resourceLabel)
@@ -136,7 +136,7 @@ public enum IstioYAML {
         case .unrecognizedEnumValue:
             return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "an enum field has a value the \(kind) schema does not define")
         case .malformedDuration:
-            return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "a duration is malformed; write durations in seconds with an 's' suffix, e.g. '0.5s', '300s'")
+            return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "a duration is malformed; write durations like '0.5s', '300s', '5m' or '1h30m'")
         default:
             return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "does not match the \(kind) schema (\(error))")
         }
@@ -158,6 +158,60 @@ public enum IstioYAML {
             }
         }
         return result
+    }
+
+    /// The names (proto and JSON forms) of every `google.protobuf.Duration` field of the Istio
+    /// networking API. Istio accepts Go durations there (`5m`, `1h30m`, `500ms`); proto3 JSON
+    /// wants seconds (`300s`), so those values are rewritten — in these fields only.
+    static let durationFields: Set<String> = [
+        "backoff", "baseEjectionTime", "base_ejection_time", "budgetInterval", "budget_interval", "connectTimeout", "connect_timeout",
+        "duration", "exponentialDelay", "exponential_delay", "fixedDelay", "fixed_delay", "idleTimeout", "idle_timeout", "interval",
+        "maxAge", "max_age", "maxConnectionDuration", "max_connection_duration", "perTryTimeout", "per_try_timeout", "time",
+        "timeout", "ttl", "warmupDurationSecs", "warmup_duration_secs",
+    ]
+
+    static func normalizingDurations(_ value: Any) -> Any {
+        switch value {
+        case let object as [String: Any]:
+            var result: [String: Any] = [:]
+            for (key, item) in object {
+                if durationFields.contains(key), let text = item as? String, let seconds = goDurationSeconds(text) {
+                    result[key] = seconds
+                } else {
+                    result[key] = normalizingDurations(item)
+                }
+            }
+            return result
+        case let list as [Any]:
+            return list.map(normalizingDurations)
+        default:
+            return value
+        }
+    }
+
+    /// `1h30m`, `500ms`, `2.5s`, `10us` → `"5400s"`-style proto3 JSON; nil when not a Go duration
+    /// or already in seconds form (left for the protobuf decoder to check).
+    static func goDurationSeconds(_ text: String) -> String? {
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        let negative = rest.hasPrefix("-")
+        if negative { rest = rest.dropFirst() }
+        var total = 0.0
+        var parts = 0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += value * scale
+            parts += 1
+        }
+        guard parts > 0, !(parts == 1 && text.hasSuffix("s") && !text.hasSuffix("ms") && !text.hasSuffix("us") && !text.hasSuffix("ns") && !text.hasSuffix("µs")) else {
+            return nil
+        }
+        let formatted = String(format: "%.9f", total).replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression)
+        return (negative ? "-" : "") + formatted + "s"
     }
 
     /// The JSON value of a YAML node. Scalars keep YAML's core types (int, float, bool, null);

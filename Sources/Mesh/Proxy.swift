@@ -46,7 +46,7 @@ public struct Proxy: Sendable, Hashable {
 
     /// Parses an Istio-style node id plus the metadata SwiftPilot reads.
     public init(nodeID: String, metadataNamespace: String? = nil, labels: [String: String] = [:],
-                generator: String? = nil, clusterID: String = "") throws(NodeIDError) {
+                generator: String? = nil, clusterID: String = "", locality: String = "") throws(NodeIDError) {
         let parts = nodeID.split(separator: "~", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 4 else { throw NodeIDError(nodeID: nodeID, reason: "has \(parts.count) '~'-separated parts, not 4") }
         guard let kind = Kind(rawValue: parts[0]) else {
@@ -62,6 +62,6 @@ public struct Proxy: Sendable, Hashable {
             throw NodeIDError(nodeID: nodeID, reason: "names no namespace (set NAMESPACE metadata or use '<name>.<namespace>' as id)")
         }
         self.init(kind: kind, ipAddress: parts[1], id: parts[2], dnsDomain: parts[3], namespace: namespace,
-                  labels: labels, isProxylessGRPC: generator == "grpc", clusterID: clusterID)
+                  labels: labels, isProxylessGRPC: generator == "grpc", clusterID: clusterID, locality: locality)
     }
 }

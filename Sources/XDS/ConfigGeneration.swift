@@ -1,3 +1,4 @@
+import Logging
 import Mesh
 import Snapshot
 import Synchronization
@@ -9,12 +10,15 @@ public struct ProxyClass: Hashable, Sendable {
     public var namespace: String
     public var labels: [String: String]
     public var proxyless: Bool
+    /// Endpoint priorities depend on where the proxy is.
+    public var locality: String
 
     public init(_ proxy: Proxy) {
         kind = proxy.kind
         namespace = proxy.namespace
         labels = proxy.labels
         proxyless = proxy.isProxylessGRPC
+        locality = proxy.locality
     }
 }
 
@@ -24,6 +28,8 @@ public final class ConfigGeneration: Sendable {
     public let snapshotVersion: UInt64
     public let model: MeshModel
     private let cache = Mutex<[ProxyClass: EncodedConfig]>([:])
+    private let diagnosticsByClass = Mutex<[ProxyClass: [Diagnostic]]>([:])
+    private let logger = Logger(label: "swiftpilot.translation")
 
     public init(snapshot: Snapshot) {
         snapshotVersion = snapshot.version
@@ -34,12 +40,28 @@ public final class ConfigGeneration: Sendable {
     public func config(for proxy: Proxy) -> EncodedConfig {
         let key = ProxyClass(proxy)
         if let cached = cache.withLock({ $0[key] }) { return cached }
-        let encoded = EncodedConfig(Translator.config(for: proxy, in: model))
+        let translated = Translator.config(for: proxy, in: model)
+        let encoded = EncodedConfig(translated)
+        let fresh = diagnosticsByClass.withLock { $0.updateValue(translated.diagnostics, forKey: key) == nil }
+        if fresh {
+            for diagnostic in translated.diagnostics {
+                logger.warning("config not translated as written", metadata: ["snapshot": "\(snapshotVersion)", "proxyKind": "\(key.kind)", "problem": "\(diagnostic)"])
+            }
+        }
         return cache.withLock { cache in
             if let raced = cache[key] { return raced }
             cache[key] = encoded
             return encoded
         }
+    }
+}
+
+extension ConfigGeneration {
+    /// What translation could not do as written, for every proxy class translated so far.
+    public var diagnostics: [Diagnostic] {
+        let all = diagnosticsByClass.withLock { $0.values.flatMap { $0 } }
+        var seen = Set<String>()
+        return all.filter { seen.insert($0.description).inserted }.sorted { $0.description < $1.description }
     }
 }
 

@@ -1,4 +1,5 @@
 import EnvoyAPI
+import Foundation
 import Mesh
 import SwiftProtobuf
 
@@ -16,7 +17,10 @@ extension Proxy {
             if case .stringValue(let value)? = fields[key]?.kind { return value }
             return nil
         }
+        let locality = node.hasLocality
+            ? [node.locality.region, node.locality.zone, node.locality.subZone].joined(separator: "/").replacingOccurrences(of: "/+$", with: "", options: .regularExpression)
+            : ""
         try self.init(nodeID: node.id, metadataNamespace: string("NAMESPACE"), labels: labels,
-                      generator: string("GENERATOR"), clusterID: string("CLUSTER_ID") ?? node.cluster)
+                      generator: string("GENERATOR"), clusterID: string("CLUSTER_ID") ?? node.cluster, locality: locality)
     }
 }

@@ -376,7 +376,7 @@ struct IstioYAMLTests {
         #expect(result.errors.first?.field == "kind")
     }
 
-    @Test func durationWithoutSecondsSuffixIsRefused() {
+    @Test func goDurationsAreAcceptedInDurationFieldsOnly() throws {
         let text = """
             apiVersion: networking.istio.io/v1
             kind: VirtualService
@@ -385,6 +385,8 @@ struct IstioYAMLTests {
               hosts: [cart]
               http:
               - timeout: 5m
+                retries: {attempts: 2, perTryTimeout: 1h30m, retryOn: 5m}
+                match: [{headers: {x-window: {exact: 5m}}}]
                 route:
                 - destination: {host: cart}
             ---
@@ -394,14 +396,32 @@ struct IstioYAMLTests {
             spec:
               hosts: [cart]
               http:
-              - timeout: 300s
+              - timeout: 250ms
+                route:
+                - destination: {host: cart}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: broken, namespace: shop}
+            spec:
+              hosts: [cart]
+              http:
+              - timeout: five minutes
                 route:
                 - destination: {host: cart}
             """
         let result = decode(text)
-        #expect(result.errors.count == 1)
-        #expect(result.errors.first?.resource == "VirtualService shop/slow")
-        #expect(result.resources.map(\.key.name) == ["fine"])
+        #expect(result.resources.map(\.key.name) == ["slow", "fine"])
+        #expect(result.errors.map(\.resource) == ["VirtualService shop/broken"])
+        guard case .virtualService(let slow) = result.resources[0].spec, case .virtualService(let fine) = result.resources[1].spec else {
+            Issue.record("not VirtualServices")
+            return
+        }
+        #expect(slow.http[0].timeout.seconds == 300)
+        #expect(slow.http[0].retries.perTryTimeout.seconds == 5400)
+        #expect(slow.http[0].retries.retryOn == "5m", "a string field that looks like a duration is kept")
+        #expect(slow.http[0].match[0].headers["x-window"]?.exact == "5m")
+        #expect(fine.http[0].timeout.nanos == 250_000_000)
     }
 
     @Test func errorInThirdDocumentNamesDocumentAndLine() {
