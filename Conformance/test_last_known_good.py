@@ -43,6 +43,7 @@ def test_corrupt_snapshot_file_is_a_clear_error_and_an_empty_start(mcp_servers, 
     pilot = swiftpilot("--config-source", server.address, "--snapshot-dir", str(snapshots), ready=False)
     wait_until(lambda: "fails its checksum" in pilot.output(), 10, "the checksum error in the log")
     pilot.check_alive()
-    status, body = pilot.admin("/healthz/ready")
+    # Not ready: no snapshot was loaded and the source is down.
+    status, body = wait_until(lambda: pilot.admin("/healthz/ready"), 10, "the admin server")
     assert status == 503, body
     assert json.loads(pilot.admin("/debug/snapshotz")[1])["version"] == 0
