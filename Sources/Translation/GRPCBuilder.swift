@@ -1,0 +1,114 @@
+import EnvoyAPI
+import IstioAPI
+import Mesh
+import Snapshot
+import SwiftProtobuf
+
+/// Config for proxyless gRPC clients (`GENERATOR=grpc` node metadata).
+///
+/// A gRPC client dials `xds:///<host>:<port>` and subscribes to exactly that listener name. Every
+/// service port gets an API listener named `<host>:<port>` whose connection manager takes routes
+/// over RDS (`outbound|<port>||<host>`); clusters are EDS only (gRPC does not resolve DNS through
+/// xDS clusters), without Envoy-only settings gRPC would reject.
+public enum GRPCBuilder {
+    public static func config(for proxy: Proxy, in model: MeshModel) -> ProxyConfig {
+        var config = ProxyConfig()
+        let services = model.services(visibleTo: proxy.namespace)
+        for service in services {
+            let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
+            for port in service.ports {
+                let routeName = Names.outboundCluster(port: port.number, host: service.hostname)
+                config.listeners.append(apiListener(name: "\(service.hostname):\(port.number)", port: port.number, routeName: routeName))
+                config.routes.append(routeConfiguration(name: routeName, service: service, port: port, proxy: proxy, in: model))
+                config.clusters.append(cluster(name: routeName))
+                for subset in rule?.subsets ?? [] {
+                    config.clusters.append(cluster(name: Names.outboundCluster(port: port.number, subset: subset.name, host: service.hostname)))
+                }
+            }
+        }
+        config.endpoints = config.clusters.map { EndpointBuilder.loadAssignment(clusterName: $0.name, in: model, proxy: proxy) }
+        return config
+    }
+
+    /// An API listener: an HTTP connection manager (fault, router) with RDS over ADS.
+    static func apiListener(name: String, port: UInt32, routeName: String) -> Listener {
+        var manager = HTTPConnectionManager()
+        manager.statPrefix = name
+        var rds = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_Rds()
+        rds.configSource = .aggregated
+        rds.routeConfigName = routeName
+        manager.rds = rds
+        manager.httpFilters = [
+            ListenerBuilder.httpFilter("envoy.filters.http.fault", Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()),
+            ListenerBuilder.httpFilter("envoy.filters.http.router", Envoy_Extensions_Filters_Http_Router_V3_Router()),
+        ]
+        var listener = Listener()
+        listener.name = name
+        listener.address = .socket("0.0.0.0", port: port)
+        var api = Envoy_Config_Listener_V3_ApiListener()
+        api.apiListener = Packing.any(manager)
+        listener.apiListener = api
+        return listener
+    }
+
+    /// One virtual host for the service (`host` and `host:port`), with the routes of the
+    /// VirtualServices that apply to the mesh for it, else a default route to the service.
+    static func routeConfiguration(name: String, service: Service, port: Service.Port, proxy: Proxy, in model: MeshModel) -> RouteConfiguration {
+        let scope = RouteScope(model: model, proxyNamespace: proxy.namespace, port: port.number)
+        var routes: [Route] = []
+        for resource in model.virtualServices(visibleTo: proxy.namespace) {
+            guard case .virtualService(let virtualService) = resource.spec else { continue }
+            let gateways = virtualService.gateways.map { resolveGatewayReference($0, namespace: resource.key.namespace) }
+            guard gateways.isEmpty || gateways.contains("mesh") else { continue }
+            let hosts = virtualService.hosts.map { Names.fullyQualified($0, namespace: resource.key.namespace) }
+            guard hosts.contains(where: { HostMatch.overlaps($0, service.hostname) }) else { continue }
+            routes += RouteBuilder.httpRoutes(for: virtualService, resource: resource, gateway: "mesh", scope: scope).map(forGRPC)
+        }
+        if routes.isEmpty || !routes.contains(where: RouteBuilder.isCatchAll) {
+            var fallback = Route()
+            fallback.name = "default"
+            fallback.match.prefix = "/"
+            var action = RouteAction()
+            action.cluster = name
+            fallback.route = action
+            routes.append(fallback)
+        }
+        var host = VirtualHost()
+        host.name = "\(service.hostname):\(port.number)"
+        host.domains = [service.hostname, "\(service.hostname):\(port.number)"]
+        host.routes = routes
+        var configuration = RouteConfiguration()
+        configuration.name = name
+        configuration.virtualHosts = [host]
+        return configuration
+    }
+
+    /// What gRPC understands of a route: the timeout becomes `max_stream_duration`, and Envoy's
+    /// retry conditions (connect-failure, …) do not apply to gRPC, so the retry policy goes.
+    static func forGRPC(_ route: Route) -> Route {
+        var route = route
+        guard case .route(var action)? = route.action else { return route }
+        if action.hasTimeout {
+            var duration = Envoy_Config_Route_V3_RouteAction.MaxStreamDuration()
+            duration.maxStreamDuration = action.timeout
+            action.maxStreamDuration = duration
+            action.clearTimeout()
+        }
+        action.clearRetryPolicy()
+        action.hashPolicy = []
+        route.route = action
+        return route
+    }
+
+    /// An EDS cluster over ADS, round robin (gRPC's default; it NACKs policies it lacks).
+    static func cluster(name: String) -> Cluster {
+        var cluster = Cluster()
+        cluster.name = name
+        cluster.type = .eds
+        var eds = Cluster.EdsClusterConfig()
+        eds.edsConfig = .aggregated
+        eds.serviceName = name
+        cluster.edsClusterConfig = eds
+        return cluster
+    }
+}
