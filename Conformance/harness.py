@@ -172,7 +172,8 @@ class SwiftPilot(Process):
 
 
 def envoy_bootstrap(xds_port: int, admin_port: int, node_id: str = ROUTER_NODE_ID,
-                    labels: dict | None = None, namespace: str = "istio-system") -> dict:
+                    labels: dict | None = None, namespace: str = "istio-system", delta: bool = False) -> dict:
+    """`delta`: Envoy speaks incremental ADS (DeltaAggregatedResources) instead of state of the world."""
     return {
         "node": {
             "id": node_id,
@@ -182,7 +183,7 @@ def envoy_bootstrap(xds_port: int, admin_port: int, node_id: str = ROUTER_NODE_I
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": "DELTA_GRPC" if delta else "GRPC",
                 "transport_api_version": "V3",
                 "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}],
                 "set_node_on_first_message_only": True,
