@@ -98,3 +98,10 @@ def test_envoy_accepts_every_update(config_dir, backends, swiftpilot, envoy):
         return len(proxies) == 1 and all(t["ackedVersion"] == t["sentVersion"] for t in proxies[0]["types"].values()) \
             and set(proxies[0]["types"]) == {"CDS", "EDS", "LDS", "RDS"}
     wait_until(synced, 10, "SwiftPilot to record every type ACKed")
+    # Istio-compatible metrics, convergence measured until the ACK.
+    metrics = pilot.admin("/metrics")[1].decode()
+    for name in ("pilot_xds ", 'pilot_xds_pushes{type="cds"}', 'pilot_xds_pushes{type="rds"}',
+                 "pilot_proxy_convergence_time_count", 'pilot_xds_sent_bytes{type="lds"}'):
+        assert name in metrics, f"{name} missing from /metrics:\n{metrics}"
+    connected = [line for line in metrics.splitlines() if line.startswith("pilot_xds ")]
+    assert [float(line.split()[1]) for line in connected] == [1.0], connected
