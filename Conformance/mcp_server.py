@@ -191,7 +191,9 @@ class MCPServer:
     """An MCP-over-xDS config source on 127.0.0.1; ``flavour`` is ``"istiod"`` or ``"nacos"``."""
 
     def __init__(self, flavour: str = "istiod", port: int | None = None, nacos_group: str = "DEFAULT_GROUP",
-                 nacos_answers_any_service_entry_version: bool = False):
+                 nacos_answers_any_service_entry_version: bool = False,
+                 server_credentials: grpc.ServerCredentials | None = None):
+        """``server_credentials`` (e.g. ``grpc.ssl_server_credentials(...)``): serve TLS instead of plaintext."""
         if flavour not in ("istiod", "nacos"):
             raise ValueError(flavour)
         istio_protos()
@@ -203,6 +205,7 @@ class MCPServer:
         # With this flag a request for ServiceEntry under any networking version is answered, always
         # under the v1alpha3 type URL.
         self.nacos_answers_any_service_entry_version = nacos_answers_any_service_entry_version
+        self.server_credentials = server_credentials
         self.requests: list[Request] = []
         self.responses: list[Response] = []
         self.log: list[str] = []
@@ -224,7 +227,10 @@ class MCPServer:
     def start(self) -> "MCPServer":
         server = grpc.server(ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"mcp-{self.flavour}"))
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
-        bound = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if self.server_credentials is not None:
+            bound = server.add_secure_port(f"127.0.0.1:{self.port}", self.server_credentials)
+        else:
+            bound = server.add_insecure_port(f"127.0.0.1:{self.port}")
         if bound != self.port:
             raise RuntimeError(f"MCP server could not bind 127.0.0.1:{self.port}")
         server.start()

@@ -119,7 +119,7 @@ public enum IstioYAML {
             let json = try JSONSerialization.data(withJSONObject: normalizingDurations(specObject), options: [.sortedKeys])
             spec = try ConfigSpec(kind: kind, jsonUTF8Bytes: json)
         } catch let error as JSONDecodingError {
-            throw describe(error, kind: kind, location: location, resource: resourceLabel)
+            throw describe(error, kind: kind, location: location, resource: resourceLabel, spec: specObject)
         }
         return ConfigResource(
             key: ConfigKey(kind: kind, namespace: namespace, name: name), spec: spec,
@@ -128,10 +128,10 @@ public enum IstioYAML {
             origin: origin)
     }
 
-    static func describe(_ error: JSONDecodingError, kind: ConfigKind, location: String, resource: String) -> ConfigDecodingError {
+    static func describe(_ error: JSONDecodingError, kind: ConfigKind, location: String, resource: String, spec: Any) -> ConfigDecodingError {
         switch error {
         case .unknownField(let field):
-            return ConfigDecodingError(location: location, resource: resource, field: "spec…\(field)",
+            return ConfigDecodingError(location: location, resource: resource, field: path(of: field, in: spec, prefix: "spec") ?? "spec…\(field)",
                                        reason: "unknown field '\(field)' in the \(kind) spec (check spelling and nesting)")
         case .unrecognizedEnumValue:
             return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "an enum field has a value the \(kind) schema does not define")
@@ -140,6 +140,24 @@ public enum IstioYAML {
         default:
             return ConfigDecodingError(location: location, resource: resource, field: "spec", reason: "does not match the \(kind) schema (\(error))")
         }
+    }
+
+    /// The path of the first key `name` in a decoded JSON value (`spec.http[0].timout`).
+    static func path(of name: String, in value: Any, prefix: String) -> String? {
+        switch value {
+        case let object as [String: Any]:
+            if object[name] != nil { return "\(prefix).\(name)" }
+            for key in object.keys.sorted() {
+                if let found = path(of: name, in: object[key]!, prefix: "\(prefix).\(key)") { return found }
+            }
+        case let list as [Any]:
+            for (index, item) in list.enumerated() {
+                if let found = path(of: name, in: item, prefix: "\(prefix)[\(index)]") { return found }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     static func stringMap(_ value: Any?, field: String, location: String, resource: String) throws -> [String: String] {

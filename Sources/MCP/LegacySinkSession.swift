@@ -13,22 +13,28 @@ public typealias Resources = Istio_Mcp_V1alpha1_Resources
 /// dials a `ResourceSource` and the `ResourceSink` endpoint that sources dial.
 ///
 /// One request per collection opens the stream; every `Resources` gets exactly one ACK or NACK.
-/// Incremental delivery is asked for; a full-state response (always the first on a stream)
-/// replaces the collection, an incremental one patches it. The name → version map of what was
-/// applied is kept across reconnects and sent as `initial_resource_versions`.
+/// The opening requests ask for full state (Istio's source sends incremental answers without
+/// removals to a collection's first request on a new stream, so deletions made while
+/// disconnected would linger); ACKs then ask for incremental delivery. A full-state response
+/// replaces the collection, an incremental one patches it.
+///
+/// With `resume`, for sources known to honour `initial_resource_versions` (SwiftPilot's own), the
+/// opening requests ask for incremental delivery and say what the sink holds.
 public final class LegacySinkSession: Sendable {
     public let id: String
     public let kinds: [ConfigKind]
     public let incremental: Bool
+    public let resume: Bool
     let aggregator: ConfigAggregator
     let logger: Logger
     private let versions = Mutex<[ConfigKind: [String: String]]>([:])
 
-    public init(id: String, kinds: [ConfigKind] = ConfigKind.allCases, incremental: Bool = true, aggregator: ConfigAggregator,
-                logger: Logger = Logger(label: "swiftpilot.mcp")) {
+    public init(id: String, kinds: [ConfigKind] = ConfigKind.allCases, incremental: Bool = true, resume: Bool = false,
+                aggregator: ConfigAggregator, logger: Logger = Logger(label: "swiftpilot.mcp")) {
         self.id = id
         self.kinds = kinds
         self.incremental = incremental
+        self.resume = resume && incremental
         self.aggregator = aggregator
         var logger = logger
         logger[metadataKey: "source"] = "\(id)"
@@ -48,8 +54,8 @@ public final class LegacySinkSession: Sendable {
             var request = RequestResources()
             request.sinkNode = sinkNode
             request.collection = kind.legacyCollection
-            request.incremental = incremental
-            if incremental, let known = held[kind], !known.isEmpty { request.initialResourceVersions = known }
+            request.incremental = resume
+            if resume, let known = held[kind], !known.isEmpty { request.initialResourceVersions = known }
             return request
         }
     }

@@ -28,6 +28,8 @@ public struct SourceConnection: Sendable, Equatable {
     public var tls: TLS?
     /// Largest response accepted (Istio's legacy 4 MiB is far too small for large meshes).
     public var maxMessageBytes: Int = 256 << 20
+    /// Legacy MCP: resume sessions with `initial_resource_versions` (only for sources that honour them).
+    public var resume = false
     public var keepalive: Duration = .seconds(30)
     public var keepaliveTimeout: Duration = .seconds(10)
 
@@ -71,11 +73,12 @@ public struct SourceConnection: Sendable, Equatable {
             case "key": tls.keyFile = value; wantsTLS = true
             case "sni": tls.serverName = value; wantsTLS = true
             case "tls": wantsTLS = value != "false"
+            case "resume": resume = value != "false"
             case "max-message-bytes":
                 guard let bytes = Int(value), bytes > 0 else { throw ParseError(url: url, reason: "max-message-bytes must be a positive number") }
                 maxMessageBytes = bytes
             default:
-                throw ParseError(url: url, reason: "unknown option '\(key)' (known: kinds, versions, required, tls, ca, cert, key, sni, max-message-bytes)")
+                throw ParseError(url: url, reason: "unknown option '\(key)' (known: kinds, versions, required, resume, tls, ca, cert, key, sni, max-message-bytes)")
             }
         }
         if !explicitRequired { requiredKinds = Set(kinds) }

@@ -36,7 +36,9 @@ public enum ConfigKind: String, CaseIterable, Sendable, Codable, Comparable, Cus
     /// The legacy (Galley-era) MCP collection name: `istio/networking/v1alpha3/virtualservices`.
     public var legacyCollection: String {
         let name = rawValue.lowercased()
-        return "istio/networking/v1alpha3/" + (name.hasSuffix("y") ? name.dropLast() + "ies" : name + "s")
+        // serviceentry → serviceentries, gateway → gateways.
+        let consonantY = name.hasSuffix("y") && !"aeiou".contains(name.dropLast().last ?? "a")
+        return "istio/networking/v1alpha3/" + (consonantY ? name.dropLast() + "ies" : name + "s")
     }
 
     /// The kind named by an MCP-over-xDS type URL (`networking.istio.io/<v1alpha3|v1beta1|v1>/<Kind>`).

@@ -26,6 +26,10 @@ public struct SotWStream: Sendable {
         public var nackedVersion: String?
         public var nack: String?
         public var everNamed = false
+        /// The config the latest response was built from, and the one the proxy last ACKed:
+        /// EDS and RDS pushes carry only what changed since (shared storage, no copy per proxy).
+        var sentFrom: EncodedConfig?
+        var ackedFrom: EncodedConfig?
     }
 
     /// What the caller should know about a handled request.
@@ -72,11 +76,13 @@ public struct SotWStream: Sendable {
         if request.hasErrorDetail, !nonce.isEmpty {
             state.nack = request.errorDetail.message
             state.nackedVersion = state.sentVersion
+            state.sentFrom = state.ackedFrom
             events.append(.nack(type, nonce: nonce, message: request.errorDetail.message))
             return []
         }
         if !nonce.isEmpty, nonce == state.sentNonce {
             state.ackedVersion = request.versionInfo
+            state.ackedFrom = state.sentFrom
             state.nack = nil
             state.nackedVersion = nil
             events.append(.ack(type, nonce: nonce))
@@ -100,7 +106,7 @@ public struct SotWStream: Sendable {
         for type in XDSType.allCases {
             guard var state = types[type], state.subscribed else { continue }
             let force = type == .endpoint && clustersSent
-            if let response = response(for: type, state: &state, force: force) {
+            if let response = response(for: type, state: &state, force: force, onlyChanged: !type.isFullStateInSotW && !force) {
                 out.append(response)
                 if type == .cluster { clustersSent = true }
             }
@@ -119,11 +125,18 @@ public struct SotWStream: Sendable {
         return names.compactMap { all[$0] }.sorted { $0.name < $1.name }
     }
 
-    private mutating func response(for type: XDSType, state: inout TypeState, force: Bool) -> DiscoveryResponse? {
-        let resources = resources(for: type, state: state)
+    /// - Parameter onlyChanged: send only resources whose content differs from the last response
+    ///   (state of the world allows it for every type but Listener and Cluster).
+    private mutating func response(for type: XDSType, state: inout TypeState, force: Bool, onlyChanged: Bool = false) -> DiscoveryResponse? {
+        var resources = resources(for: type, state: state)
         let version = EncodedConfig.version(of: resources)
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
+        if onlyChanged, let previous = state.sentFrom?[type] {
+            resources = resources.filter { previous[$0.name]?.hash != $0.hash }
+            // Only removals: nothing to send (a resource nobody references is dropped by the proxy).
+            if resources.isEmpty { return nil }
+        }
         nonceCounter += 1
         var response = DiscoveryResponse()
         response.typeURL = type.typeURL
@@ -132,6 +145,7 @@ public struct SotWStream: Sendable {
         response.resources = resources.map(\.any)
         state.sentVersion = version
         state.sentNonce = response.nonce
+        state.sentFrom = config
         return response
     }
 }

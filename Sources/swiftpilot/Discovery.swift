@@ -131,7 +131,7 @@ struct Discovery: AsyncParsableCommand {
                     }
                 })
             case .mcp(let connection, _):
-                let session = LegacySinkSession(id: id, kinds: connection.kinds, aggregator: aggregator)
+                let session = LegacySinkSession(id: id, kinds: connection.kinds, resume: connection.resume, aggregator: aggregator)
                 required[id] = connection.requiredKinds
                 services.append(ClosureService(name: id) { await LegacyMCPSink(session: session, connection: connection).run() })
             }

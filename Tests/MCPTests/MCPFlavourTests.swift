@@ -100,7 +100,7 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
         let port = try await running.start()
         let store = SnapshotStore()
         let aggregator = ConfigAggregator(store: store, sources: ["legacy"])
-        let session = LegacySinkSession(id: "legacy", kinds: [.serviceEntry], aggregator: aggregator)
+        let session = LegacySinkSession(id: "legacy", kinds: [.serviceEntry], resume: true, aggregator: aggregator)
         let connection = SourceConnection(host: "127.0.0.1", port: port)
         var sink = Task { await LegacyMCPSink(session: session, connection: connection).run() }
         try await eventually("initial sync") { names(store) == ["a", "b", "c"] }
@@ -117,6 +117,19 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
         defer { sink.cancel() }
         try await eventually("resumed sync") { names(store) == ["a", "d"] }
         await running.stop()
+    }
+
+    @Test func legacyOpeningRequestsAskForFullStateUnlessResuming() throws {
+        let aggregator = ConfigAggregator(store: SnapshotStore(), sources: ["legacy"])
+        let session = LegacySinkSession(id: "legacy", kinds: [.serviceEntry], aggregator: aggregator)
+        var full = Resources()
+        full.collection = ConfigKind.serviceEntry.legacyCollection
+        full.nonce = "1"
+        full.resources = [MCPEnvelope.envelope(service("a"))]
+        #expect(session.handle(full).incremental, "ACKs ask for incremental delivery")
+        let reopening = try #require(session.initialRequests().first)
+        #expect(!reopening.incremental && reopening.initialResourceVersions.isEmpty,
+                "a new stream starts with full state: sources that ignore initial versions would never send removals")
     }
 
     @Test func legacyUndecodableBodyIsNACKedAndTheCollectionKept() throws {

@@ -79,6 +79,11 @@ func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [St
         #expect(ConfigKind(mcpTypeURL: "security.istio.io/v1/AuthorizationPolicy") == nil)
         #expect(ConfigKind(bodyTypeURL: "type.googleapis.com/istio.networking.v1beta1.Gateway") == .gateway)
         #expect(ConfigKind.envoyFilter.mcpTypeURL == "networking.istio.io/v1alpha3/EnvoyFilter")
-        #expect(ConfigKind.serviceEntry.legacyCollection == "istio/networking/v1alpha3/serviceentries")
+        #expect(ConfigKind.allCases.map(\.legacyCollection) == [
+            "istio/networking/v1alpha3/serviceentries", "istio/networking/v1alpha3/workloadentries",
+            "istio/networking/v1alpha3/workloadgroups", "istio/networking/v1alpha3/destinationrules",
+            "istio/networking/v1alpha3/gateways", "istio/networking/v1alpha3/virtualservices",
+            "istio/networking/v1alpha3/sidecars", "istio/networking/v1alpha3/envoyfilters",
+        ])
     }
 }
