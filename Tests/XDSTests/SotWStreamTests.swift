@@ -178,4 +178,38 @@ func names(_ response: DiscoveryResponse) -> [String] {
         let second = b.handle(request(.cluster), config: config())[0]
         #expect(first.versionInfo == second.versionInfo)
     }
+
+    @Test func endpointPushCarriesOnlyTheChangedAssignment() {
+        var stream = SotWStream()
+        let current = config(clusters: 3)
+        _ = subscribed(&stream, current)
+        var changed = current
+        var assignment = ClusterLoadAssignment()
+        assignment.clusterName = "c1"
+        changed.resources[.endpoint]!["c1"] = EncodedResource(name: "c1", message: assignment)
+        let pushed = stream.push(config: changed)
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(names(pushed[0]) == ["c1"], "state of the world allows EDS responses with only the changed assignments")
+    }
+
+    @Test func afterANackTheNextPushComparesWithWhatTheProxyAcked() {
+        var stream = SotWStream()
+        let current = config(clusters: 2)
+        _ = subscribed(&stream, current)
+        var bad = current
+        var a = ClusterLoadAssignment()
+        a.clusterName = "c0"
+        bad.resources[.endpoint]!["c0"] = EncodedResource(name: "c0", message: a)
+        var b = ClusterLoadAssignment()
+        b.clusterName = "c1"
+        bad.resources[.endpoint]!["c1"] = EncodedResource(name: "c1", message: b)
+        let rejected = stream.push(config: bad)
+        _ = stream.handle(request(.endpoint, names: ["c0", "c1"], nonce: rejected[0].nonce, error: "no"), config: bad)
+        // The proxy rejected the whole response, so it still holds the ACKed c0 and c1. Now c0 is
+        // back to what it holds and c1 is still new: the push compares with what the proxy ACKed.
+        var fixed = bad
+        fixed.resources[.endpoint]!["c0"] = current[.endpoint]["c0"]
+        let pushed = stream.push(config: fixed)
+        #expect(names(pushed[0]) == ["c1"], "c1 was only ever sent in the rejected response")
+    }
 }
