@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Snapshot", dependencies: ["IstioAPI"] + protobuf + logging),
         .target(
             name: "MCP",
-            dependencies: ["EnvoyAPI", "IstioAPI", "Snapshot", .product(name: "Yams", package: "Yams")] + protobuf + grpc + logging
+            dependencies: ["EnvoyAPI", "IstioAPI", "Snapshot", .product(name: "Yams", package: "Yams"),
+                           .product(name: "Metrics", package: "swift-metrics")] + protobuf + grpc + logging
         ),
         .target(name: "Mesh", dependencies: ["IstioAPI", "Snapshot"] + protobuf),
         .target(name: "Translation", dependencies: ["EnvoyAPI", "IstioAPI", "Mesh"] + protobuf),

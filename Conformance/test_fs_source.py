@@ -98,6 +98,11 @@ def test_bad_documents_are_rejected_alone_and_files_are_followed(config_dir, bac
     assert "gatways" in typo["error"], typo
     assert typo["field"].startswith("spec") and typo["field"].endswith("gatways"), typo
     assert negative["field"] == "spec.http[0].route[0].weight", negative
+    # Rejections are counted in the metrics too.
+    metrics = pilot.admin("/metrics")[1].decode()
+    counted = [line for line in metrics.splitlines()
+               if line.startswith("swiftpilot_config_rejections_total") and 'kind="VirtualService"' in line]
+    assert counted and sum(float(line.split()[-1]) for line in counted) >= 2, metrics
     assert "other.yaml" not in json.dumps(rejected)
 
     # Fixing the file clears the rejections and the fixed resources apply.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Snapshot
 import Synchronization
 
@@ -75,6 +76,7 @@ public final class ConfigAggregator: Sendable {
             state.rejections[source, default: [:]]["validate:\(kind)"] = list
         }
         for problem in problems { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(problem)"]) }
+        Self.countRejections(problems, source: source)
         return update(source: source, kinds: [kind]) { collections in
             var map = collections[kind] ?? [:]
             for resource in upsert { map[resource.key.resourceName] = resource }
@@ -87,8 +89,17 @@ public final class ConfigAggregator: Sendable {
     /// (e.g. `decode:<type URL>`), so a fixed resource leaves the list.
     public func recordRejections(source: String, scope: String, _ errors: [ConfigDecodingError]) {
         for error in errors { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(error)"]) }
+        Self.countRejections(errors, source: source)
         state.withLock { state in
             state.rejections[source, default: [:]][scope] = errors.map { Rejection(source: source, error: $0, time: Date()) }
+        }
+    }
+
+    /// `swiftpilot_config_rejections_total{source, kind}`: resources refused (undecodable or invalid).
+    static func countRejections(_ errors: [ConfigDecodingError], source: String) {
+        for error in errors {
+            let kind = error.resource?.split(separator: " ").first.map(String.init) ?? "unknown"
+            Counter(label: "swiftpilot_config_rejections_total", dimensions: [("source", source), ("kind", kind)]).increment()
         }
     }
 
