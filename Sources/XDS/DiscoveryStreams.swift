@@ -94,36 +94,27 @@ public struct DiscoveryStreams: Sendable {
         }
     }
 
-    // MARK: - State of the world
+    // MARK: - State of the world and delta
 
     /// A state-of-the-world stream; `fixedType` for the per-type services (their requests may omit the type URL).
     public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<DiscoveryResponse>,
                                 fixedType: XDSType? = nil) async throws {
-        nonisolated(unsafe) var stream = SotWStream()
-        try await run(
-            transport: "sotw", requests: requests, node: { $0.hasNode ? $0.node : nil },
-            handle: { request, connection, generation in
-                var request = request
-                if let fixedType { request.typeURL = fixedType.typeURL }
-                let responses = stream.handle(request, config: generation.config(for: connection.proxy))
-                record(stream.events, connection: connection, generation: generation)
-                return responses
-            },
-            push: { connection, generation in stream.push(config: generation.config(for: connection.proxy)) },
-            write: { response, connection, generation in
-                try await writer.write(response)
-                sent(type: response.typeURL, version: response.versionInfo, nonce: response.nonce, count: response.resources.count,
-                     bytes: response.resources.reduce(0) { $0 + $1.value.count }, connection: connection, generation: generation)
-            })
+        try await serve(SotWStream.self, transport: "sotw", requests: requests, writer: writer, fixedType: fixedType)
     }
 
-    // MARK: - Delta
-
+    /// A delta (incremental) stream.
     public func delta(_ requests: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, writer: RPCWriter<DeltaDiscoveryResponse>,
                       fixedType: XDSType? = nil) async throws {
-        nonisolated(unsafe) var stream = DeltaStream()
+        try await serve(DeltaStream.self, transport: "delta", requests: requests, writer: writer, fixedType: fixedType)
+    }
+
+    private func serve<Protocol: DiscoveryProtocol>(
+        _: Protocol.Type, transport: String, requests: RPCAsyncSequence<Protocol.Request, any Error>,
+        writer: RPCWriter<Protocol.Response>, fixedType: XDSType?
+    ) async throws {
+        nonisolated(unsafe) var stream = Protocol()
         try await run(
-            transport: "delta", requests: requests, node: { $0.hasNode ? $0.node : nil },
+            transport: transport, requests: requests, node: { $0.hasNode ? $0.node : nil },
             handle: { request, connection, generation in
                 var request = request
                 if let fixedType { request.typeURL = fixedType.typeURL }
@@ -134,8 +125,8 @@ public struct DiscoveryStreams: Sendable {
             push: { connection, generation in stream.push(config: generation.config(for: connection.proxy)) },
             write: { response, connection, generation in
                 try await writer.write(response)
-                sent(type: response.typeURL, version: response.systemVersionInfo, nonce: response.nonce, count: response.resources.count,
-                     bytes: response.resources.reduce(0) { $0 + $1.resource.value.count }, connection: connection, generation: generation)
+                sent(type: response.typeURL, version: response.reportedVersion, nonce: response.nonce, count: response.resourceCount,
+                     bytes: response.byteCount, connection: connection, generation: generation)
             })
     }
 
@@ -212,4 +203,48 @@ public struct DiscoveryStreams: Sendable {
             status.types[type.shortName] = entry
         }
     }
+}
+
+// MARK: - The two protocol variants behind one interface
+
+/// A pure discovery protocol state machine: ``SotWStream`` or ``DeltaStream``.
+protocol DiscoveryProtocol: Sendable {
+    associatedtype Request: DiscoveryRequestMessage
+    associatedtype Response: DiscoveryResponseMessage
+    init()
+    var events: [SotWStream.Event] { get }
+    mutating func handle(_ request: Request, config: EncodedConfig) -> [Response]
+    mutating func push(config: EncodedConfig) -> [Response]
+}
+
+protocol DiscoveryRequestMessage: Sendable {
+    var node: Envoy_Config_Core_V3_Node { get }
+    var hasNode: Bool { get }
+    var typeURL: String { get set }
+}
+
+protocol DiscoveryResponseMessage: Sendable {
+    var typeURL: String { get }
+    var nonce: String { get }
+    /// `version_info` (state of the world) or `system_version_info` (delta).
+    var reportedVersion: String { get }
+    var resourceCount: Int { get }
+    var byteCount: Int { get }
+}
+
+extension SotWStream: DiscoveryProtocol {}
+extension DeltaStream: DiscoveryProtocol {}
+extension DiscoveryRequest: DiscoveryRequestMessage {}
+extension DeltaDiscoveryRequest: DiscoveryRequestMessage {}
+
+extension DiscoveryResponse: DiscoveryResponseMessage {
+    var reportedVersion: String { versionInfo }
+    var resourceCount: Int { resources.count }
+    var byteCount: Int { resources.reduce(0) { $0 + $1.value.count } }
+}
+
+extension DeltaDiscoveryResponse: DiscoveryResponseMessage {
+    var reportedVersion: String { systemVersionInfo }
+    var resourceCount: Int { resources.count }
+    var byteCount: Int { resources.reduce(0) { $0 + $1.resource.value.count } }
 }
