@@ -20,13 +20,13 @@ struct ProxyStatus: AsyncParsableCommand {
         do {
             let (body, response) = try await URLSession.shared.data(from: url)
             guard (response as? HTTPURLResponse)?.statusCode == 200 else {
-                throw ValidationError("SwiftPilot admin at \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+                throw AdminError(message: "SwiftPilot admin at \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
             }
             data = body
-        } catch let error as ValidationError {
+        } catch let error as AdminError {
             throw error
         } catch {
-            throw ValidationError("cannot reach SwiftPilot admin at \(url): \(error.localizedDescription)")
+            throw AdminError(message: "cannot reach SwiftPilot admin at \(url): \(error.localizedDescription)")
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -57,4 +57,10 @@ struct ProxyStatus: AsyncParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A runtime failure talking to the admin server (not a usage error: no usage text is printed).
+struct AdminError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
