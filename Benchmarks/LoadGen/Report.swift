@@ -42,7 +42,8 @@ struct Report: Codable {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"
         let memKB = ProcStats.status(pid: getpid(), "VmRSS") >= 0 ? meminfoTotalKB() : 0
-        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(model)), \(memKB / 1_048_576) GB RAM, \(ProcessInfo.processInfo.operatingSystemVersionString)"
+        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(model)), \(memKB / 1_048_576) GB RAM, \(ProcessInfo.processInfo.operatingSystemVersionString), load average at start \(load) (other builds share the machine)"
     }
 
     static func meminfoTotalKB() -> Int {
