@@ -149,18 +149,22 @@ struct SimulatedProxy: Sendable {
         return node
     }
 
+    /// Runs until cancelled; a failed stream (e.g. refused during a connection storm) is retried, as Envoy does.
     func run() async {
-        do {
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-            try await withGRPCClient(transport: transport) { client in
-                try await stream(client)
-                client.beginGracefulShutdown()
+        while !Task.isCancelled {
+            do {
+                let transport = try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+                try await withGRPCClient(transport: transport) { client in
+                    try await stream(client)
+                    client.beginGracefulShutdown()
+                }
+            } catch is CancellationError {
+            } catch let error as RPCError where error.code == .cancelled {
+            } catch {
+                if !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(error)") }
             }
-        } catch is CancellationError {
-        } catch let error as RPCError where error.code == .cancelled {
-        } catch {
-            if !Task.isCancelled { tracker.failed("proxy \(index): \(error)") }
+            try? await Task.sleep(for: .milliseconds(100 + index % 100))
         }
     }
 
@@ -172,6 +176,7 @@ struct SimulatedProxy: Sendable {
         send.yield(first)
         var options = CallOptions.defaults
         options.maxResponseMessageBytes = 1 << 30
+        options.waitForReady = true
         let request = StreamingClientRequest<DiscoveryRequest> { writer in
             for await next in requests { try await writer.write(next) }
         }
