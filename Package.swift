@@ -61,6 +61,14 @@ let package = Package(
                            .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")] + grpc + logging
         ),
+        // Benchmarks are not tests: a load generator and micro-benchmarks that print numbers (Benchmarks/README.md).
+        .executableTarget(
+            name: "swiftpilot-loadgen",
+            dependencies: ["MCP", "Snapshot", "Mesh", "Translation", "XDS", "EnvoyAPI", "IstioAPI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")] + grpc + protobuf,
+            path: "Benchmarks/LoadGen",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "IstioAPI"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "Snapshot", "IstioAPI", "EnvoyAPI"] + grpc, exclude: ["Fixtures"]),
         .testTarget(name: "TranslationTests", dependencies: ["Translation", "Mesh", "MCP", "EnvoyAPI", "IstioAPI"]),

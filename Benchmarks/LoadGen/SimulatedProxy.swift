@@ -1,0 +1,267 @@
+import EnvoyAPI
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
+import Synchronization
+
+typealias DiscoveryRequest = Envoy_Service_Discovery_V3_DiscoveryRequest
+typealias DiscoveryResponse = Envoy_Service_Discovery_V3_DiscoveryResponse
+
+enum TypeURL {
+    static let cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    static let endpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+    static let listener = "type.googleapis.com/envoy.config.listener.v3.Listener"
+    static let route = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+    static func short(_ url: String) -> String {
+        switch url {
+        case cluster: "CDS"
+        case endpoint: "EDS"
+        case listener: "LDS"
+        case route: "RDS"
+        default: url
+        }
+    }
+}
+
+/// Names a response leads to (EDS names of a CDS response, RDS names of an LDS response), decoded
+/// once per (type, version): every proxy receives the same versions, so 1,000 proxies decode once.
+final class NameCache: Sendable {
+    private let cache = Mutex<[String: [String]]>([:])
+
+    func names(for response: RawResponse) throws -> [String] {
+        let key = response.typeURL + "|" + response.version
+        if let names = cache.withLock({ $0[key] }) { return names }
+        let decoded = try DiscoveryResponse(serializedBytes: response.bytes)
+        var names: [String] = []
+        for any in decoded.resources {
+            if response.typeURL == TypeURL.cluster {
+                let cluster = try Envoy_Config_Cluster_V3_Cluster(unpackingAny: any)
+                if cluster.type == .eds {
+                    names.append(cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName)
+                }
+            } else if response.typeURL == TypeURL.listener {
+                let listener = try Envoy_Config_Listener_V3_Listener(unpackingAny: any)
+                for filter in listener.filterChains.flatMap(\.filters) where filter.typedConfig.typeURL.hasSuffix("HttpConnectionManager") {
+                    let manager = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: filter.typedConfig)
+                    if case .rds(let rds)? = manager.routeSpecifier { names.append(rds.routeConfigName) }
+                }
+            }
+        }
+        names = Array(Set(names)).sorted()
+        cache.withLock { $0[key] = names }
+        return names
+    }
+}
+
+/// What the simulated proxies report: cold-sync times, the time each proxy ACKed a watched change,
+/// and counts of what they received.
+final class Tracker: Sendable {
+    struct Watch {
+        var pattern: [UInt8]
+        var start: ContinuousClock.Instant
+        var acked: [Int: Duration] = [:]
+    }
+
+    struct State {
+        var proxies: Int
+        var coldStart: ContinuousClock.Instant = .now
+        var synced: [Int: Duration] = [:]
+        var watch: Watch?
+        var responsesByType: [String: Int] = [:]
+        var resourcesByType: [String: Int] = [:]
+        var bytes = 0
+        var errors: [String] = []
+        var connected = 0
+    }
+
+    let state: Mutex<State>
+
+    init(proxies: Int) { state = Mutex(State(proxies: proxies)) }
+
+    func resetColdSync() { state.withLock { $0.synced = [:]; $0.coldStart = .now } }
+
+    func resetCounters() {
+        state.withLock { $0.responsesByType = [:]; $0.resourcesByType = [:]; $0.bytes = 0 }
+    }
+
+    func watch(_ marker: String) {
+        state.withLock { $0.watch = Watch(pattern: markerPattern(marker), start: .now) }
+    }
+
+    var pattern: [UInt8]? { state.withLock { $0.watch?.pattern } }
+
+    func received(_ response: RawResponse) {
+        state.withLock { state in
+            state.responsesByType[response.typeURL, default: 0] += 1
+            state.resourcesByType[response.typeURL, default: 0] += response.resourceCount
+            state.bytes += response.bytes.count
+        }
+    }
+
+    func ackedWatched(proxy: Int, pattern: [UInt8]) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard let watch = state.watch, watch.pattern == pattern, watch.acked[proxy] == nil else { return }
+            state.watch!.acked[proxy] = now - watch.start
+        }
+    }
+
+    func synced(proxy: Int) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            if state.synced[proxy] == nil { state.synced[proxy] = now - state.coldStart }
+        }
+    }
+
+    func failed(_ error: String) { state.withLock { if $0.errors.count < 20 { $0.errors.append(error) } } }
+    func connected(_ delta: Int) { state.withLock { $0.connected += delta } }
+
+    /// Polls until `done` holds or `timeout` passes; returns whether it held.
+    func wait(timeout: Duration, _ done: @escaping @Sendable (State) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if state.withLock({ done($0) }) { return true }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return state.withLock { done($0) }
+    }
+}
+
+/// One simulated Envoy router on its own HTTP/2 connection, subscribing like Envoy over SotW ADS:
+/// CDS (wildcard) → EDS for the EDS clusters → LDS (wildcard) → RDS for the listeners' route names,
+/// ACKing every response.
+struct SimulatedProxy: Sendable {
+    var index: Int
+    var port: Int
+    var tracker: Tracker
+    var names: NameCache
+
+    var node: Envoy_Config_Core_V3_Node {
+        var node = Envoy_Config_Core_V3_Node()
+        let proxy = Workload.router(index)
+        node.id = "router~\(proxy.ipAddress)~\(proxy.id)~\(proxy.dnsDomain)"
+        node.cluster = "istio-ingressgateway"
+        var labels = Google_Protobuf_Struct()
+        for (key, value) in Workload.routerLabels { labels.fields[key] = Google_Protobuf_Value(stringValue: value) }
+        node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: Workload.gatewayNamespace)
+        node.metadata.fields["LABELS"] = Google_Protobuf_Value(structValue: labels)
+        return node
+    }
+
+    /// Runs until cancelled; a failed stream (e.g. refused during a connection storm) is retried, as Envoy does.
+    func run() async {
+        while !Task.isCancelled {
+            do {
+                let transport = try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+                try await withGRPCClient(transport: transport) { client in
+                    try await stream(client)
+                    client.beginGracefulShutdown()
+                }
+            } catch is CancellationError {
+            } catch let error as RPCError where error.code == .cancelled {
+            } catch {
+                if !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(error)") }
+            }
+            try? await Task.sleep(for: .milliseconds(100 + index % 100))
+        }
+    }
+
+    private func stream(_ client: GRPCClient<HTTP2ClientTransport.Posix>) async throws {
+        let (requests, send) = AsyncStream<DiscoveryRequest>.makeStream()
+        var first = DiscoveryRequest()
+        first.node = node
+        first.typeURL = TypeURL.cluster
+        send.yield(first)
+        var options = CallOptions.defaults
+        options.maxResponseMessageBytes = 1 << 30
+        options.waitForReady = true
+        let request = StreamingClientRequest<DiscoveryRequest> { writer in
+            for await next in requests { try await writer.write(next) }
+        }
+        try await client.bidirectionalStreaming(
+            request: request, descriptor: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method.StreamAggregatedResources.descriptor,
+            serializer: ProtobufMessageSerializer<DiscoveryRequest>(), deserializer: RawResponseDeserializer(), options: options
+        ) { response in
+            tracker.connected(+1)
+            defer { tracker.connected(-1); send.finish() }
+            var subscribed: [String: [String]] = [TypeURL.cluster: []]
+            var lastVersion: [String: String] = [:]
+            var lastNonce: [String: String] = [:]
+            var ldsRequested = false
+            var syncedTypes = Set<String>()
+            func request(_ type: String, names: [String]) {
+                var message = DiscoveryRequest()
+                message.typeURL = type
+                message.resourceNames = names
+                message.versionInfo = lastVersion[type] ?? ""
+                message.responseNonce = lastNonce[type] ?? ""
+                subscribed[type] = names
+                send.yield(message)
+            }
+            for try await message in response.messages {
+                tracker.received(message)
+                let type = message.typeURL
+                let pattern = tracker.pattern
+                let watched = pattern.map(message.contains) ?? false
+                lastVersion[type] = message.version
+                lastNonce[type] = message.nonce
+                // Follow-up subscriptions first (as Envoy asks for EDS before it ACKs the CDS that named them).
+                var followUps: [(String, [String])] = []
+                if type == TypeURL.cluster {
+                    let eds = try names.names(for: message)
+                    if subscribed[TypeURL.endpoint] != eds { followUps.append((TypeURL.endpoint, eds)) }
+                    if eds.isEmpty, !ldsRequested { ldsRequested = true; followUps.append((TypeURL.listener, [])) }
+                } else if type == TypeURL.endpoint, !ldsRequested {
+                    ldsRequested = true
+                    followUps.append((TypeURL.listener, []))
+                } else if type == TypeURL.listener {
+                    let rds = try names.names(for: message)
+                    if subscribed[TypeURL.route] != rds { followUps.append((TypeURL.route, rds)) }
+                }
+                // ACK.
+                request(type, names: subscribed[type] ?? [])
+                for (followType, followNames) in followUps { request(followType, names: followNames) }
+                if watched, let pattern { tracker.ackedWatched(proxy: index, pattern: pattern) }
+                syncedTypes.insert(type)
+                if syncedTypes.count == 4 { tracker.synced(proxy: index) }
+            }
+        }
+    }
+}
+
+/// N simulated proxies, started together, stopped together.
+final class Fleet: Sendable {
+    let tracker: Tracker
+    let names = NameCache()
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(proxies: Int) { tracker = Tracker(proxies: proxies) }
+
+    var count: Int { tracker.state.withLock { $0.proxies } }
+
+    func start(port: Int) {
+        tracker.resetColdSync()
+        let (count, tracker, names) = (self.count, self.tracker, self.names)
+        task.withLock {
+            $0 = Task {
+                await withDiscardingTaskGroup { group in
+                    for index in 0..<count {
+                        group.addTask { await SimulatedProxy(index: index, port: port, tracker: tracker, names: names).run() }
+                    }
+                }
+            }
+        }
+    }
+
+    func stop() async {
+        guard let running = task.withLock({ current -> Task<Void, Never>? in defer { current = nil }; return current }) else { return }
+        running.cancel()
+        await running.value
+    }
+
+    func waitSynced(timeout: Duration) async -> Bool {
+        await tracker.wait(timeout: timeout) { $0.synced.count == $0.proxies }
+    }
+}
