@@ -39,7 +39,7 @@ struct Micro: AsyncParsableCommand {
             let (clustersMS, clusters) = time { ClusterBuilder.clusters(for: proxy, in: model) }
             let (endpointsMS, _) = time { EndpointBuilder.loadAssignments(for: clusters, in: model, proxy: proxy) }
             let (gatewayMS, servers) = time { GatewayServers(for: proxy, in: model) }
-            let (routesMS, _) = time { RouteBuilder.gatewayRoutes(servers, in: model) }
+            let (routesMS, _) = time { RouteBuilder.gatewayRoutes(servers, for: proxy, in: model) }
             let (translateMS, config) = time { Translator.config(for: proxy, in: model) }
             let (encodeMS, encoded) = time { EncodedConfig(config) }
             // The ceiling of encoding: serialize the same messages once, no hashing or indexing.
