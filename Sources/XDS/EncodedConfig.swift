@@ -25,16 +25,34 @@ public struct EncodedResource: Sendable, Equatable {
 
 /// The encoded resources of one proxy class, per type and name.
 public struct EncodedConfig: Sendable {
-    public var resources: [XDSType: [String: EncodedResource]] = [:]
+    public var resources: [XDSType: [String: EncodedResource]] = [:] {
+        didSet { summarize() }
+    }
+    /// Per type, computed once per proxy class: every resource sorted by name, and its version.
+    /// Streams whose subscription covers the whole type reuse these instead of sorting and
+    /// hashing per proxy.
+    public private(set) var sorted: [XDSType: [EncodedResource]] = [:]
+    public private(set) var fullVersion: [XDSType: String] = [:]
 
     public init(_ config: ProxyConfig) {
-        resources[.cluster] = Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) })
-        resources[.endpoint] = Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) })
-        resources[.listener] = Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) })
-        resources[.route] = Self.index(config.routes.map { EncodedResource(name: $0.name, message: $0) })
+        resources = [
+            .cluster: Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) }),
+            .endpoint: Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }),
+            .listener: Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) }),
+            .route: Self.index(config.routes.map { EncodedResource(name: $0.name, message: $0) }),
+        ]
+        summarize()
     }
 
     public init() {}
+
+    private mutating func summarize() {
+        for (type, byName) in resources {
+            let list = byName.values.sorted { $0.name < $1.name }
+            sorted[type] = list
+            fullVersion[type] = Self.version(ofSorted: list)
+        }
+    }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {
         Dictionary(list.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -47,8 +65,12 @@ public struct EncodedConfig: Sendable {
 
     /// A version string for a set of resources: stable for the same content.
     public static func version(of resources: [EncodedResource]) -> String {
+        version(ofSorted: resources.sorted(by: { $0.name < $1.name }))
+    }
+
+    static func version(ofSorted resources: [EncodedResource]) -> String {
         var hasher = FNV1a()
-        for resource in resources.sorted(by: { $0.name < $1.name }) {
+        for resource in resources {
             hasher.combine(resource.name)
             hasher.combine(resource.version)
         }

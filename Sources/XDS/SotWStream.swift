@@ -117,19 +117,24 @@ public struct SotWStream: Sendable {
 
     /// The resources a subscription covers. EDS also covers every EDS cluster of the config,
     /// so clusters added by a CDS push warm from the EDS response that follows it.
-    func resources(for type: XDSType, state: TypeState) -> [EncodedResource] {
+    func resources(for type: XDSType, state: TypeState) -> (list: [EncodedResource], version: String) {
         let all = config[type]
-        if state.wildcard { return all.values.sorted { $0.name < $1.name } }
-        var names = state.names
-        if type == .endpoint { names.formUnion(config.edsClusterNames) }
-        return names.compactMap { all[$0] }.sorted { $0.name < $1.name }
+        // Wildcard, and EDS (which covers every EDS cluster of the config): the whole type,
+        // sorted and versioned once per proxy class.
+        if state.wildcard || type == .endpoint {
+            let list = config.sorted[type] ?? []
+            return (list, config.fullVersion[type] ?? EncodedConfig.version(ofSorted: list))
+        }
+        let list = state.names.compactMap { all[$0] }.sorted { $0.name < $1.name }
+        return (list, EncodedConfig.version(ofSorted: list))
     }
 
     /// - Parameter onlyChanged: send only resources whose content differs from the last response
     ///   (state of the world allows it for every type but Listener and Cluster).
     private mutating func response(for type: XDSType, state: inout TypeState, force: Bool, onlyChanged: Bool = false) -> DiscoveryResponse? {
-        var resources = resources(for: type, state: state)
-        let version = EncodedConfig.version(of: resources)
+        let covered = resources(for: type, state: state)
+        var resources = covered.list
+        let version = covered.version
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
         if onlyChanged, let previous = state.sentFrom?[type] {
