@@ -109,13 +109,7 @@ public enum RouteBuilder {
 
     /// `name` → `<vsNamespace>/name`, `ns/name` stays, `./name` → VS namespace.
     static func gatewayName(_ reference: String, namespace: String) -> String {
-        if reference.hasPrefix("./") { return "\(namespace)/\(reference.dropFirst(2))" }
-        if reference.contains("/") { return reference }
-        if reference.contains(".") {
-            let parts = reference.split(separator: ".")
-            return "\(parts[1])/\(parts[0])"
-        }
-        return "\(namespace)/\(reference)"
+        resolveGatewayReference(reference, namespace: namespace)
     }
 
     /// Catch-all routes (prefix `/` with no other matchers) move to the end, order otherwise kept.

@@ -66,4 +66,23 @@ import Testing
         #expect(routes.map(\.name) == ["default"])
         #expect(routes[0].route.cluster == "outbound|9080||reviews.shop.svc.cluster.local")
     }
+
+    @Test func matchesBoundToTheMeshApply() {
+        let config = Translator.config(for: client, in: model(gatewayYAML + """
+
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews, namespace: shop}
+        spec:
+          hosts: [reviews]
+          gateways: [mesh, istio-system/gw]
+          http:
+          - match: [{gateways: [mesh], headers: {end-user: {exact: jason}}}]
+            route: [{destination: {host: reviews, subset: v2}}]
+          - route: [{destination: {host: reviews, subset: v1}}]
+        """))
+        let routes = config.routes[0].virtualHosts[0].routes
+        #expect(routes.map(\.route.cluster) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080|v1|reviews.shop.svc.cluster.local"])
+    }
 }
