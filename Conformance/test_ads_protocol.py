@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from harness import free_port, wait_until
+from envoy.service.discovery.v3 import discovery_pb2
 from xds_client import CDS, EDS, LDS, RDS, ADSStream, DeltaADSStream, node, unpack
 from yaml_snippets import gateway, static_service
 
@@ -252,3 +253,48 @@ def test_delta_nack_is_not_resent(mesh):
         wait_until(lambda: pilot.syncz()[0]["types"].get("LDS", {}).get("nack") == "no", 5, "the delta NACK in syncz")
     finally:
         stream.close()
+
+
+def test_a_proxy_that_does_not_read_does_not_hold_back_the_others(mesh):
+    """One stream never reads its responses (its flow-control window fills up); another keeps
+    receiving every change promptly, and SwiftPilot reports the stuck one as STALE."""
+    pilot, write, _ = mesh
+    services = tuple(f"s{i}" for i in range(300))
+    version = snapshot_version(pilot)
+    write(services=services)
+    wait_for_snapshot_after(pilot, version)
+
+    stuck_channel = grpc.insecure_channel(f"127.0.0.1:{pilot.xds_port}")
+    stuck_requests = [discovery_pb2.DiscoveryRequest(node=node(node_id="router~127.0.0.2~stuck.istio-system~istio-system.svc.cluster.local"),
+                                                     type_url=CDS)]
+    from envoy.service.discovery.v3 import ads_pb2_grpc
+    import threading
+    release = threading.Event()
+
+    def stuck_stream():  # sends its request, then keeps the stream open without ever reading
+        yield from stuck_requests
+        release.wait(60)
+    stuck = ads_pb2_grpc.AggregatedDiscoveryServiceStub(stuck_channel).StreamAggregatedResources(stuck_stream(), timeout=60)
+    healthy = ADSStream(pilot.xds_port)
+    try:
+        healthy.send(node=node(), type_url=CDS)
+        healthy.ack(healthy.receive())
+        for change in range(5):
+            version = snapshot_version(pilot)
+            write(services=services[: 300 - 10 * (change + 1)])
+            wait_for_snapshot_after(pilot, version)
+            update = healthy.receive(timeout=5)
+            assert update.type_url == CDS
+            assert len(update.resources) == 300 - 10 * (change + 1) + 1  # + BlackHoleCluster
+            healthy.ack(update)
+        def cds_states():
+            return {p["nodeID"].split("~")[2]: p["types"].get("CDS", {}) for p in pilot.syncz()}
+        wait_until(lambda: cds_states()["ingress-1.istio-system"].get("ackedVersion") == cds_states()["ingress-1.istio-system"].get("sentVersion"),
+                   5, "the healthy proxy's ACK")
+        stuck_state = cds_states()["stuck.istio-system"]
+        assert stuck_state.get("ackedVersion") != stuck_state.get("sentVersion"), stuck_state
+    finally:
+        release.set()
+        healthy.close()
+        stuck.cancel()
+        stuck_channel.close()
