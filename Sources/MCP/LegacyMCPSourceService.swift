@@ -24,12 +24,6 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
         var incremental = false
     }
 
-    private enum Input: Sendable {
-        case request(RequestResources)
-        case changed
-        case closed
-    }
-
     static func version(of resource: ConfigResource) -> String { String(resource.contentHash, radix: 16) }
 
     /// The envelope with the content-hash version the sink will report back on resumption.
@@ -41,15 +35,7 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
 
     func establishResourceStream(request: RPCAsyncSequence<RequestResources, any Error>, response: RPCWriter<Resources>,
                                  context: ServerContext) async throws {
-        let (inputs, input) = AsyncStream<Input>.makeStream()
-        let changes = source.subscribe()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { input.yield(.closed) }
-                for try await next in request { input.yield(.request(next)) }
-            }
-            group.addTask { for await _ in changes { input.yield(.changed) } }
-            defer { group.cancelAll() }
+        try await withStreamEvents(request, wakeups: source.subscribe()) { inputs in
             var states: [ConfigKind: CollectionState] = [:]
             var nonce: UInt64 = 0
 
@@ -99,7 +85,7 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
                         if source.collection(kind).version != state.sentVersion { try await respond(kind, &state) }
                     }
                     states[kind] = state
-                case .changed:
+                case .wake:
                     for kind in states.keys.sorted() {
                         var state = states[kind]!
                         guard state.pendingNonce == nil, source.collection(kind).version != state.sentVersion else { continue }

@@ -126,26 +126,12 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         var sentNonce: String?
     }
 
-    private enum Input: Sendable {
-        case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
-        case changed
-        case closed
-    }
-
     func streamAggregatedResources(
         request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
         response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
         context: ServerContext
     ) async throws {
-        let (inputs, input) = AsyncStream<Input>.makeStream()
-        let changes = source.subscribe()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { input.yield(.closed) }
-                for try await next in request { input.yield(.request(next)) }
-            }
-            group.addTask { for await _ in changes { input.yield(.changed) } }
-            defer { group.cancelAll() }
+        try await withStreamEvents(request, wakeups: source.subscribe()) { inputs in
             var subscriptions: [String: Subscription] = [:]
             var nonce: UInt64 = 0
             func respond(_ typeURL: String, _ subscription: inout Subscription, force: Bool) async throws {
@@ -186,7 +172,7 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
                     }
                     if fresh { try await respond(request.typeURL, &subscription, force: true) }
                     subscriptions[request.typeURL] = subscription
-                case .changed:
+                case .wake:
                     for typeURL in subscriptions.keys.sorted() {
                         var subscription = subscriptions[typeURL]!
                         try await respond(typeURL, &subscription, force: false)

@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import Logging
 import Mesh
+import Snapshot
 import Synchronization
 
 /// Runs discovery streams (state of the world and delta) for every service SwiftPilot serves:
@@ -23,12 +24,6 @@ public struct DiscoveryStreams: Sendable {
         self.status = status
         self.metrics = metrics
         self.logger = logger
-    }
-
-    private enum Input<Request: Sendable>: Sendable {
-        case request(Request)
-        case generation
-        case closed
     }
 
     struct Connection: Sendable {
@@ -58,17 +53,7 @@ public struct DiscoveryStreams: Sendable {
         push: @escaping (Connection, ConfigGeneration) -> [Response],
         write: @escaping (Response, Connection, ConfigGeneration) async throws -> Void
     ) async throws {
-        let (inputs, input) = AsyncStream<Input<Request>>.makeStream()
-        let wakeups = broadcaster.subscribe()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { input.yield(.closed) }
-                for try await next in requests { input.yield(.request(next)) }
-            }
-            group.addTask {
-                for await _ in wakeups { input.yield(.generation) }
-            }
-            defer { group.cancelAll() }
+        try await withStreamEvents(requests, wakeups: broadcaster.subscribe()) { inputs in
             var connection: Connection?
             defer { if let connection { close(connection) } }
             loop: for await event in inputs {
@@ -82,7 +67,7 @@ public struct DiscoveryStreams: Sendable {
                     guard let connection else { break loop }
                     let generation = broadcaster.latest
                     for response in try handle(request, connection, generation) { try await write(response, connection, generation) }
-                case .generation:
+                case .wake:
                     guard let connection else { continue loop }
                     let generation = broadcaster.latest
                     let started = ContinuousClock.now
