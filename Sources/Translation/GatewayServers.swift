@@ -47,18 +47,34 @@ public struct GatewayServers: Sendable {
 
     /// One server together with the gateway that declared it.
     public struct Entry: Sendable {
-        public var gateway: ConfigKey
-        public var server: Istio_Networking_V1alpha3_Server
-        public var kind: Kind
+        public let gateway: ConfigKey
+        public let server: Istio_Networking_V1alpha3_Server
+        public let kind: Kind
 
         /// `namespace/host` pairs of the server's hosts (`./h` → gateway ns, `*/h` or bare → any namespace).
-        public var hosts: [(namespace: String, host: String)] {
-            server.hosts.map { entry in
+        public let hosts: [(namespace: String, host: String)]
+        /// Positions in ``hosts`` by exact host name, and of the wildcard hosts: binding a
+        /// VirtualService host looks at its own name and the wildcards only, not every server host.
+        let exactHostPositions: [String: [Int]]
+        let wildcardHostPositions: [Int]
+
+        public init(gateway: ConfigKey, server: Istio_Networking_V1alpha3_Server, kind: Kind) {
+            self.gateway = gateway
+            self.server = server
+            self.kind = kind
+            hosts = server.hosts.map { entry in
                 guard let slash = entry.firstIndex(of: "/") else { return ("*", entry) }
                 let namespace = String(entry[..<slash])
                 let host = String(entry[entry.index(after: slash)...])
                 return (namespace == "." ? gateway.namespace : namespace, host)
             }
+            var exact: [String: [Int]] = [:]
+            var wildcard: [Int] = []
+            for (position, entry) in hosts.enumerated() {
+                if entry.host.hasPrefix("*") { wildcard.append(position) } else { exact[entry.host, default: []].append(position) }
+            }
+            exactHostPositions = exact
+            wildcardHostPositions = wildcard
         }
 
         /// SNI names for the filter chain match: hosts without namespace, sorted; none for `*`.
@@ -135,12 +151,22 @@ extension GatewayServers.Entry {
     public func boundHosts(of service: VirtualService, namespace: String) -> [String] {
         let names = Set(service.gateways.map { RouteBuilder.gatewayName($0, namespace: namespace) })
         guard names.contains(gateway.resourceName) else { return [] }
-        var bound: [String] = []
-        for (hostNamespace, serverHost) in hosts where hostNamespace == "*" || hostNamespace == namespace {
-            for host in service.hosts where HostMatch.overlaps(host, serverHost) {
-                let name = HostMatch.narrower(host, serverHost).lowercased()
-                if !bound.contains(name) { bound.append(name) }
+        // (server host position, VS host position) of every overlapping pair, in the order a
+        // scan of server hosts, then VS hosts, would find them.
+        var pairs: [(server: Int, host: Int)] = []
+        for (hostPosition, host) in service.hosts.enumerated() {
+            let candidates = host.hasPrefix("*") ? Array(hosts.indices)
+                : (exactHostPositions[host] ?? []) + wildcardHostPositions
+            for position in candidates where HostMatch.overlaps(host, hosts[position].host) {
+                let hostNamespace = hosts[position].namespace
+                if hostNamespace == "*" || hostNamespace == namespace { pairs.append((position, hostPosition)) }
             }
+        }
+        pairs.sort { ($0.server, $0.host) < ($1.server, $1.host) }
+        var bound: [String] = []
+        for (position, hostPosition) in pairs {
+            let name = HostMatch.narrower(service.hosts[hostPosition], hosts[position].host).lowercased()
+            if !bound.contains(name) { bound.append(name) }
         }
         return bound
     }

@@ -11,6 +11,12 @@ public enum Names {
         "outbound|\(port)|\(subset)|\(host)"
     }
 
+    /// The host of an `outbound|<port>|<subset>|<host>` cluster name.
+    public static func host(ofCluster name: String) -> String? {
+        let parts = name.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "outbound" ? String(parts[3]) : nil
+    }
+
     /// `<bind>_<port>`, e.g. `0.0.0.0_8080`.
     public static func listener(bind: String = "0.0.0.0", port: UInt32) -> String { "\(bind)_\(port)" }
 

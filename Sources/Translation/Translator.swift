@@ -16,4 +16,35 @@ public enum Translator {
         config.diagnostics = Diagnostics.problems(for: proxy, in: model)
         return config
     }
+
+    /// What a change rebuilds of a config translated before it; everything else stays as it was.
+    public struct Update: Sendable {
+        /// Rebuilt assignments (the others are unchanged).
+        public var endpoints: [ClusterLoadAssignment] = []
+        /// Every listener and route configuration, when routing changed; nil when they stay.
+        public var listeners: [Listener]?
+        public var routes: [RouteConfiguration]?
+        public var diagnostics: [Diagnostic]?
+    }
+
+    /// The part of a proxy's config that `change` reaches, given the EDS clusters it had; nil when
+    /// the change needs a full ``config(for:in:)``.
+    public static func update(for proxy: Proxy, in model: MeshModel, change: MeshChange, edsClusters: some Sequence<String>) -> Update? {
+        if change.everything || (change.routing && proxy.isProxylessGRPC) { return nil }
+        var update = Update()
+        if !change.endpointHosts.isEmpty {
+            update.endpoints = edsClusters.filter { name in
+                Names.host(ofCluster: name).map(change.endpointHosts.contains) ?? false
+            }.map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
+        }
+        if change.routing {
+            if proxy.kind == .router {
+                let servers = GatewayServers(for: proxy, in: model)
+                update.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
+                update.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model)
+            }
+            update.diagnostics = Diagnostics.problems(for: proxy, in: model)
+        }
+        return update
+    }
 }

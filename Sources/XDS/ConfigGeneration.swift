@@ -27,31 +27,58 @@ public struct ProxyClass: Hashable, Sendable {
 public final class ConfigGeneration: Sendable {
     public let snapshotVersion: UInt64
     public let model: MeshModel
-    private let cache = Mutex<[ProxyClass: EncodedConfig]>([:])
-    private let diagnosticsByClass = Mutex<[ProxyClass: [Diagnostic]]>([:])
+    private struct Translated {
+        var config: EncodedConfig
+        var diagnostics: [Diagnostic]
+        /// A proxy of the class (translation reads the class's fields only).
+        var proxy: Proxy
+    }
+
+    private let cache = Mutex<[ProxyClass: Translated]>([:])
     private let logger = Logger(label: "swiftpilot.translation")
 
-    public init(snapshot: Snapshot) {
+    /// - Parameter previous: the generation before this one. The classes it translated are brought
+    ///   forward now, rebuilding only what the change between the two models reaches (an endpoint
+    ///   change rebuilds the changed assignments, a VirtualService change the listeners and routes);
+    ///   classes a change reaches entirely are translated again on first use.
+    public init(snapshot: Snapshot, previous: ConfigGeneration? = nil) {
         snapshotVersion = snapshot.version
         model = MeshModel(snapshot: snapshot)
+        guard let previous else { return }
+        let change = MeshChange(from: previous.model, to: model)
+        let carried = previous.cache.withLock { $0 }
+        var updated: [ProxyClass: Translated] = [:]
+        for (key, old) in carried {
+            if change.isEmpty {
+                updated[key] = old
+                continue
+            }
+            guard let update = Translator.update(for: old.proxy, in: model, change: change, edsClusters: old.config[.endpoint].keys) else { continue }
+            let diagnostics = update.diagnostics ?? old.diagnostics
+            if update.diagnostics != nil { log(diagnostics, for: key) }
+            updated[key] = Translated(config: old.config.applying(update), diagnostics: diagnostics, proxy: old.proxy)
+        }
+        cache.withLock { $0 = updated }
     }
 
     /// The encoded config for a proxy (computed on first use for its class).
     public func config(for proxy: Proxy) -> EncodedConfig {
         let key = ProxyClass(proxy)
-        if let cached = cache.withLock({ $0[key] }) { return cached }
+        if let cached = cache.withLock({ $0[key] }) { return cached.config }
         let translated = Translator.config(for: proxy, in: model)
-        let encoded = EncodedConfig(translated)
-        let fresh = diagnosticsByClass.withLock { $0.updateValue(translated.diagnostics, forKey: key) == nil }
-        if fresh {
-            for diagnostic in translated.diagnostics {
-                logger.warning("config not translated as written", metadata: ["snapshot": "\(snapshotVersion)", "proxyKind": "\(key.kind)", "problem": "\(diagnostic)"])
-            }
+        let entry = Translated(config: EncodedConfig(translated), diagnostics: translated.diagnostics, proxy: proxy)
+        let (config, fresh) = cache.withLock { cache in
+            if let raced = cache[key] { return (raced.config, false) }
+            cache[key] = entry
+            return (entry.config, true)
         }
-        return cache.withLock { cache in
-            if let raced = cache[key] { return raced }
-            cache[key] = encoded
-            return encoded
+        if fresh { log(translated.diagnostics, for: key) }
+        return config
+    }
+
+    private func log(_ diagnostics: [Diagnostic], for key: ProxyClass) {
+        for diagnostic in diagnostics {
+            logger.warning("config not translated as written", metadata: ["snapshot": "\(snapshotVersion)", "proxyKind": "\(key.kind)", "problem": "\(diagnostic)"])
         }
     }
 }
@@ -59,7 +86,7 @@ public final class ConfigGeneration: Sendable {
 extension ConfigGeneration {
     /// What translation could not do as written, for every proxy class translated so far.
     public var diagnostics: [Diagnostic] {
-        let all = diagnosticsByClass.withLock { $0.values.flatMap { $0 } }
+        let all = cache.withLock { $0.values.flatMap(\.diagnostics) }
         var seen = Set<String>()
         return all.filter { seen.insert($0.description).inserted }.sorted { $0.description < $1.description }
     }

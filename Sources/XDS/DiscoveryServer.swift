@@ -49,7 +49,7 @@ public final class DiscoveryServer: Sendable {
             group.addTask {
                 await self.debouncer.run(changes: self.store.changes()) { snapshot in
                     self.logger.info("pushing snapshot", metadata: ["version": "\(snapshot.version)", "resources": "\(snapshot.resourceCount)"])
-                    self.broadcaster.publish(ConfigGeneration(snapshot: snapshot))
+                    self.broadcaster.publish(ConfigGeneration(snapshot: snapshot, previous: self.broadcaster.latest))
                 }
             }
             group.addTask {

@@ -2,6 +2,7 @@ import EnvoyAPI
 import Foundation
 import Snapshot
 import SwiftProtobuf
+import Synchronization
 import Translation
 
 /// One Envoy resource, serialized once and shared by every proxy that receives it.
@@ -25,14 +26,40 @@ public struct EncodedResource: Sendable, Equatable {
 
 /// The encoded resources of one proxy class, per type and name.
 public struct EncodedConfig: Sendable {
-    public var resources: [XDSType: [String: EncodedResource]] = [:] {
-        didSet { summarize() }
+    private var byType: [XDSType: [String: EncodedResource]] = [:]
+    public var resources: [XDSType: [String: EncodedResource]] {
+        get { byType }
+        set {
+            byType = newValue
+            for type in XDSType.allCases { summarize(type) }
+            id = Self.nextID()
+            derivation = nil
+        }
+    }
+
+    /// Identifies this content (a copy keeps it; any change makes a new one).
+    public private(set) var id: UInt64 = EncodedConfig.nextID()
+    /// The config this one was derived from by ``applying(_:)`` and, per type, the names whose
+    /// content changed or that were added: what a proxy holding the parent lacks.
+    private var derivation: (parent: UInt64, changed: [XDSType: [String]])?
+    private static let counter = Atomic<UInt64>(0)
+    private static func nextID() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+
+    /// Resources of `type` that differ from `other` (changed or added), when known without comparing
+    /// every resource: nil unless `other` is this config or its parent.
+    public func changedNames(_ type: XDSType, since other: EncodedConfig) -> [String]? {
+        if other.id == id { return [] }
+        guard let derivation, derivation.parent == other.id else { return nil }
+        return derivation.changed[type] ?? []
     }
     /// Per type, computed once per proxy class: every resource sorted by name, and its version.
     /// Streams whose subscription covers the whole type reuse these instead of sorting and
     /// hashing per proxy.
     public private(set) var sorted: [XDSType: [EncodedResource]] = [:]
     public private(set) var fullVersion: [XDSType: String] = [:]
+    /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
+    /// set's storage instead of holding its own copy of thousands of names.
+    public private(set) var names: [XDSType: Set<String>] = [:]
 
     public init(_ config: ProxyConfig) {
         resources = [
@@ -41,17 +68,42 @@ public struct EncodedConfig: Sendable {
             .listener: Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) }),
             .route: Self.index(config.routes.map { EncodedResource(name: $0.name, message: $0) }),
         ]
-        summarize()
     }
 
     public init() {}
 
-    private mutating func summarize() {
-        for (type, byName) in resources {
-            let list = byName.values.sorted { $0.name < $1.name }
-            sorted[type] = list
-            fullVersion[type] = Self.version(ofSorted: list)
+    /// This config with a translation update applied: changed assignments replaced, listeners and
+    /// routes replaced when the update rebuilt them. Untouched types keep their sorted lists and versions.
+    public func applying(_ update: Translator.Update) -> EncodedConfig {
+        var next = self
+        var changed: [XDSType: [String]] = [:]
+        func replace(_ type: XDSType, with resources: [EncodedResource], all: Bool) {
+            var byName = all ? [:] : next.byType[type] ?? [:]
+            for resource in resources { byName[resource.name] = resource }
+            let before = byType[type] ?? [:]
+            changed[type] = resources.filter { before[$0.name]?.hash != $0.hash }.map(\.name)
+            next.byType[type] = byName
+            next.summarize(type)
         }
+        if !update.endpoints.isEmpty {
+            replace(.endpoint, with: update.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }, all: false)
+        }
+        if let listeners = update.listeners {
+            replace(.listener, with: listeners.map { EncodedResource(name: $0.name, message: $0) }, all: true)
+        }
+        if let routes = update.routes {
+            replace(.route, with: routes.map { EncodedResource(name: $0.name, message: $0) }, all: true)
+        }
+        next.id = Self.nextID()
+        next.derivation = (id, changed)
+        return next
+    }
+
+    private mutating func summarize(_ type: XDSType) {
+        let list = (byType[type] ?? [:]).values.sorted { $0.name < $1.name }
+        sorted[type] = list
+        fullVersion[type] = Self.version(ofSorted: list)
+        names[type] = Set(list.map(\.name))
     }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {
@@ -61,7 +113,7 @@ public struct EncodedConfig: Sendable {
     public subscript(type: XDSType) -> [String: EncodedResource] { resources[type] ?? [:] }
 
     /// Names of clusters whose endpoints come over EDS.
-    public var edsClusterNames: Set<String> { Set(self[.endpoint].keys) }
+    public var edsClusterNames: Set<String> { names[.endpoint] ?? [] }
 
     /// A version string for a set of resources: stable for the same content.
     public static func version(of resources: [EncodedResource]) -> String {

@@ -72,6 +72,8 @@ public struct SotWStream: Sendable {
         if !names.isEmpty { state.everNamed = true }
         state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
         state.names = names.subtracting(["*"])
+        // Most proxies of a class name exactly the class's resources: share that set's storage.
+        if let shared = config.names[type], shared == state.names { state.names = shared }
         state.subscribed = true
         if request.hasErrorDetail, !nonce.isEmpty {
             state.nack = request.errorDetail.message
@@ -137,8 +139,16 @@ public struct SotWStream: Sendable {
         let version = covered.version
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
-        if onlyChanged, let previous = state.sentFrom?[type] {
-            resources = resources.filter { previous[$0.name]?.hash != $0.hash }
+        if onlyChanged, let previous = state.sentFrom {
+            if let changed = config.changedNames(type, since: previous) {
+                // Derived from what this proxy was sent: only the names the derivation changed.
+                let covered = state.wildcard || type == .endpoint ? nil : state.names
+                let all = config[type]
+                resources = changed.filter { covered?.contains($0) ?? true }.compactMap { all[$0] }.sorted { $0.name < $1.name }
+            } else {
+                let sent = previous[type]
+                resources = resources.filter { sent[$0.name]?.hash != $0.hash }
+            }
             // Only removals: nothing to send (a resource nobody references is dropped by the proxy).
             if resources.isEmpty { return nil }
         }

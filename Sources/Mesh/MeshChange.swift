@@ -1,0 +1,56 @@
+import Snapshot
+
+/// What differs between two mesh models as far as translation is concerned, so a new generation
+/// rebuilds only what a change can reach.
+public struct MeshChange: Sendable, Equatable {
+    /// Services whose endpoints alone changed, and whose endpoints travel over EDS: only their
+    /// ClusterLoadAssignments change.
+    public var endpointHosts: Set<String> = []
+    /// Gateways or VirtualServices changed: listeners and routes change.
+    public var routing = false
+    /// Something that shapes clusters changed (a service's ports, resolution or visibility, DNS
+    /// endpoints, DestinationRules): everything is rebuilt.
+    public var everything = false
+
+    public init(endpointHosts: Set<String> = [], routing: Bool = false, everything: Bool = false) {
+        self.endpointHosts = endpointHosts
+        self.routing = routing
+        self.everything = everything
+    }
+
+    public init(from old: MeshModel, to new: MeshModel) {
+        everything = old.destinationRulesByNamespace != new.destinationRulesByNamespace
+        routing = !Self.sameResources(old.gateways, new.gateways) || !Self.sameResources(old.virtualServices, new.virtualServices)
+        for (host, service) in new.services {
+            guard let before = old.services[host] else {
+                everything = true
+                continue
+            }
+            guard before != service else { continue }
+            var withOldEndpoints = service
+            withOldEndpoints.endpoints = before.endpoints
+            if withOldEndpoints == before, service.resolution == .staticEndpoints || service.resolution == .passthrough {
+                endpointHosts.insert(host)
+            } else {
+                everything = true
+            }
+        }
+        if old.services.keys.contains(where: { new.services[$0] == nil }) { everything = true }
+    }
+
+    public var isEmpty: Bool { endpointHosts.isEmpty && !routing && !everything }
+
+    /// Same resources in the same order with the same content (creation time orders VirtualServices).
+    static func sameResources(_ a: [ConfigResource], _ b: [ConfigResource]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { old, new in
+            old.key == new.key && old.createTime == new.createTime && old.hasSameContent(as: new)
+        }
+    }
+}
+
+extension MeshModel.DestinationRuleIndex: Equatable {
+    public static func == (a: Self, b: Self) -> Bool {
+        a.exact.count == b.exact.count && MeshChange.sameResources(a.wildcard, b.wildcard)
+            && a.exact.allSatisfy { host, rules in b.exact[host].map { MeshChange.sameResources(rules, $0) } ?? false }
+    }
+}

@@ -1,0 +1,144 @@
+import MCP
+import Mesh
+import Snapshot
+import Testing
+import Translation
+@testable import XDS
+
+/// A snapshot of some Istio YAML (decoding must succeed).
+private func snapshot(_ yaml: String, version: UInt64 = 1) -> Snapshot {
+    let decoded = IstioYAML.decode(yaml, file: "test.yaml")
+    #expect(decoded.errors.isEmpty, "\(decoded.errors)")
+    var byKind: [ConfigKind: SnapshotUpdate.Change] = [:]
+    for kind in ConfigKind.allCases { byKind[kind] = .replace(decoded.resources.filter { $0.key.kind == kind }) }
+    return Snapshot.empty.applying(SnapshotUpdate(byKind)).snapshot
+}
+
+private func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v2Weight: Int = 3,
+                  subsetLabel: String = "v2", dnsAddress: String = "db.example.com") -> String {
+    """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: gw, namespace: istio-system}
+    spec:
+      selector: {istio: ingressgateway}
+      servers:
+      - port: {number: 8080, name: http, protocol: HTTP}
+        hosts: ["*.example.com", "reviews.shop.svc.cluster.local"]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: ServiceEntry
+    metadata: {name: reviews, namespace: shop}
+    spec:
+      hosts: [reviews.shop.svc.cluster.local]
+      resolution: STATIC
+      ports: [{number: 9080, name: http, protocol: HTTP}]
+      endpoints:
+      - {address: 10.0.0.1, labels: {version: v1}, locality: eu/west-1/a}
+      - {address: \(reviewsV2Address), labels: {version: v2}, weight: \(v2Weight)}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: ServiceEntry
+    metadata: {name: db, namespace: shop}
+    spec:
+      hosts: [db.shop.svc.cluster.local]
+      resolution: DNS
+      ports: [{number: 5432, name: tcp, protocol: TCP}]
+      endpoints: [{address: \(dnsAddress)}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews, namespace: shop}
+    spec:
+      host: reviews.shop.svc.cluster.local
+      subsets:
+      - {name: v1, labels: {version: v1}}
+      - {name: v2, labels: {version: \(subsetLabel)}}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: reviews, namespace: shop}
+    spec:
+      hosts: [reviews.shop.svc.cluster.local]
+      gateways: [istio-system/gw, mesh]
+      http:
+      - match: [{headers: {x-canary: {exact: "\(canaryHeader)"}}}]
+        route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+      - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v1}}]
+    """
+}
+
+private let proxies = [
+    Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"]),
+    Proxy(kind: .sidecar, namespace: "shop", labels: ["app": "web"]),
+    Proxy(kind: .sidecar, namespace: "shop", labels: [:], isProxylessGRPC: true),
+]
+
+@Suite struct IncrementalGenerationTests {
+    /// The generation brought forward from `before` serves exactly what a fresh translation of
+    /// `after` would, for routers, sidecars and proxyless clients.
+    func expectBroughtForwardEqualsFresh(from before: String, to after: String) {
+        let old = ConfigGeneration(snapshot: snapshot(before))
+        for proxy in proxies { _ = old.config(for: proxy) }
+        let next = ConfigGeneration(snapshot: snapshot(after, version: 2), previous: old)
+        let fresh = ConfigGeneration(snapshot: snapshot(after, version: 2))
+        for proxy in proxies {
+            let (carried, expected) = (next.config(for: proxy), fresh.config(for: proxy))
+            for type in XDSType.allCases {
+                #expect(carried[type] == expected[type], "\(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
+                #expect(carried.fullVersion[type] == expected.fullVersion[type])
+            }
+        }
+        #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
+    }
+
+    @Test func anEndpointChangeRebuildsOnlyThatServicesAssignments() {
+        let change = MeshChange(from: MeshModel(snapshot: snapshot(mesh())), to: MeshModel(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"))))
+        #expect(change == MeshChange(endpointHosts: ["reviews.shop.svc.cluster.local"]))
+        expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(reviewsV2Address: "10.0.0.9"))
+        expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(v2Weight: 7))
+    }
+
+    @Test func aVirtualServiceChangeRebuildsListenersAndRoutes() {
+        let change = MeshChange(from: MeshModel(snapshot: snapshot(mesh())), to: MeshModel(snapshot: snapshot(mesh(canaryHeader: "always"))))
+        #expect(change == MeshChange(routing: true))
+        expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(canaryHeader: "always"))
+    }
+
+    @Test func changesThatShapeClustersRebuildEverything() {
+        let before = MeshModel(snapshot: snapshot(mesh()))
+        // DNS endpoints live inside the cluster; subsets decide which assignments exist.
+        #expect(MeshChange(from: before, to: MeshModel(snapshot: snapshot(mesh(dnsAddress: "db2.example.com")))).everything)
+        #expect(MeshChange(from: before, to: MeshModel(snapshot: snapshot(mesh(subsetLabel: "v3")))).everything)
+        expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(dnsAddress: "db2.example.com"))
+        expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(subsetLabel: "v3"))
+    }
+
+    @Test func noChangeKeepsTheEncodedConfig() {
+        let old = ConfigGeneration(snapshot: snapshot(mesh()))
+        let first = old.config(for: proxies[0])
+        let next = ConfigGeneration(snapshot: snapshot(mesh(), version: 2), previous: old)
+        #expect(MeshChange(from: old.model, to: next.model).isEmpty)
+        #expect(next.config(for: proxies[0])[.route] == first[.route])
+    }
+
+    @Test func aPushFromABroughtForwardConfigCarriesOnlyTheChangedAssignments() {
+        let router = proxies[0]
+        let old = ConfigGeneration(snapshot: snapshot(mesh()))
+        let before = old.config(for: router)
+        var stream = SotWStream()
+        for type in XDSType.allCases {
+            let names = type == .endpoint ? before[.endpoint].keys.sorted() : type == .route ? ["http.8080"] : []
+            guard let response = stream.handle(request(type, names: names), config: before).last else { continue }
+            _ = stream.handle(request(type, names: names, nonce: response.nonce, version: response.versionInfo), config: before)
+        }
+        let next = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old)
+        let after = next.config(for: router)
+        #expect(after.changedNames(.endpoint, since: before)?.sorted()
+            == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+        let pushed = stream.push(config: after)
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(pushed.first.map(names) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+        #expect(pushed.first?.versionInfo == after.fullVersion[.endpoint])
+    }
+}
