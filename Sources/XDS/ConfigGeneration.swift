@@ -12,6 +12,8 @@ public struct ProxyClass: Hashable, Sendable {
     public var proxyless: Bool
     /// Endpoint priorities depend on where the proxy is.
     public var locality: String
+    /// Proxyless gRPC listener aliases (short names) depend on the DNS domain.
+    public var dnsDomain: String
 
     public init(_ proxy: Proxy) {
         kind = proxy.kind
@@ -19,6 +21,7 @@ public struct ProxyClass: Hashable, Sendable {
         labels = proxy.labels
         proxyless = proxy.isProxylessGRPC
         locality = proxy.locality
+        dnsDomain = proxy.isProxylessGRPC ? proxy.dnsDomain : ""
     }
 }
 
