@@ -4,7 +4,8 @@ import Snapshot
 import Synchronization
 import Translation
 
-/// Proxies that receive identical config: same kind, namespace, labels and generator.
+/// Proxies that receive identical config: same kind, namespace, labels, generator, locality and
+/// (for proxyless gRPC) DNS domain.
 public struct ProxyClass: Hashable, Sendable {
     public var kind: Proxy.Kind
     public var namespace: String
