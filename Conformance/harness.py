@@ -74,6 +74,7 @@ class Backend:
         self.status = status
         self.delay = delay
         self.requests: list[dict] = []
+        self.stopped = False
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -83,6 +84,9 @@ class Backend:
                 pass
 
             def _answer(self):
+                if backend.stopped:  # a kept-alive connection outlives the listener: close it unanswered
+                    self.close_connection = True
+                    return
                 length = int(self.headers.get("content-length") or 0)
                 if length:
                     self.rfile.read(length)
@@ -113,6 +117,9 @@ class Backend:
         return self
 
     def __exit__(self, *exc):
+        """Stops listening; connections kept alive by a client are closed at their next request,
+        as when a server process dies."""
+        self.stopped = True
         self.server.shutdown()
         self.server.server_close()
 
@@ -172,14 +179,19 @@ class SwiftPilot(Process):
 
 
 def envoy_bootstrap(xds_port: int, admin_port: int, node_id: str = ROUTER_NODE_ID,
-                    labels: dict | None = None, namespace: str = "istio-system", delta: bool = False) -> dict:
-    """`delta`: Envoy speaks incremental ADS (DeltaAggregatedResources) instead of state of the world."""
+                    labels: dict | None = None, namespace: str = "istio-system", delta: bool = False,
+                    locality: str | None = None) -> dict:
+    """`delta`: Envoy speaks incremental ADS (DeltaAggregatedResources) instead of state of the world.
+    `locality`: the node's `region/zone/subzone` (none by default)."""
+    node = {
+        "id": node_id,
+        "cluster": "istio-ingressgateway",
+        "metadata": {"NAMESPACE": namespace, "LABELS": labels if labels is not None else ROUTER_LABELS},
+    }
+    if locality:
+        node["locality"] = dict(zip(("region", "zone", "sub_zone"), locality.split("/")))
     return {
-        "node": {
-            "id": node_id,
-            "cluster": "istio-ingressgateway",
-            "metadata": {"NAMESPACE": namespace, "LABELS": labels if labels is not None else ROUTER_LABELS},
-        },
+        "node": node,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {
             "ads_config": {

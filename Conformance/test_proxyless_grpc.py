@@ -78,3 +78,14 @@ def test_unknown_service_fails_the_rpc(config_dir, swiftpilot, workdir):
             assert "channel_ready_future" in str(error) or "Timeout" in str(error) or "UNAVAILABLE" in str(error), error
         else:
             raise AssertionError("an RPC to a service SwiftPilot does not know succeeded")
+
+
+def test_short_names_dial_the_service_in_the_clients_namespace(config_dir, swiftpilot, workdir):
+    # The client's node id names namespace `grpc` and DNS domain `grpc.svc.cluster.local`.
+    with EchoServer("v1") as v1, EchoServer("v2") as v2:
+        mesh(config_dir, v1.port, v2.port, """  - route: [{destination: {host: echo.grpc.svc.cluster.local, subset: v2}}]""")
+        pilot = swiftpilot("--examples-dir", str(config_dir))
+        for short in ("echo", "echo.grpc", "echo.grpc.svc"):
+            results = run_client(workdir, pilot.xds_port, f"xds:///{short}:7070", 3)
+            assert [r["answer"] for r in results] == ["v2"] * 3, (short, results)
+        assert v1.calls == 0 and v2.calls == 9, "every short name got the route of the service's VirtualService"

@@ -162,6 +162,39 @@ private struct Check {
             if subset.name.isEmpty { fail("spec.subsets[\(index)].name", "must not be empty") }
             if !names.insert(subset.name).inserted { fail("spec.subsets[\(index)].name", "'\(subset.name)' is defined twice") }
             if subset.name.contains("|") { fail("spec.subsets[\(index)].name", "must not contain '|' (it separates cluster name parts)") }
+            if subset.hasTrafficPolicy { trafficPolicy(subset.trafficPolicy, field: "spec.subsets[\(index)].trafficPolicy") }
+        }
+        if spec.hasTrafficPolicy { trafficPolicy(spec.trafficPolicy, field: "spec.trafficPolicy") }
+    }
+
+    mutating func trafficPolicy(_ policy: Istio_Networking_V1alpha3_TrafficPolicy, field: String) {
+        if policy.hasLoadBalancer { localityLbSetting(policy.loadBalancer.localityLbSetting, field: "\(field).loadBalancer.localityLbSetting") }
+        for (index, entry) in policy.portLevelSettings.enumerated() where entry.hasLoadBalancer {
+            localityLbSetting(entry.loadBalancer.localityLbSetting, field: "\(field).portLevelSettings[\(index)].loadBalancer.localityLbSetting")
+        }
+    }
+
+    /// `failover` names regions (`from` ≠ `to`, no wildcards); `distribute` excludes the failover fields.
+    mutating func localityLbSetting(_ setting: Istio_Networking_V1alpha3_LocalityLoadBalancerSetting, field: String) {
+        if !setting.distribute.isEmpty, !setting.failover.isEmpty || !setting.failoverPriority.isEmpty {
+            fail(field, "'distribute' cannot be combined with 'failover' or 'failoverPriority'")
+        }
+        for (index, failover) in setting.failover.enumerated() {
+            for (name, region) in [("from", failover.from), ("to", failover.to)] {
+                if region.isEmpty { fail("\(field).failover[\(index)].\(name)", "must not be empty") }
+                if region.contains("/") || region.contains("*") {
+                    fail("\(field).failover[\(index)].\(name)", "'\(region)' must be a region name (no '/' or '*')")
+                }
+            }
+            if !failover.from.isEmpty, failover.from == failover.to {
+                fail("\(field).failover[\(index)].to", "'\(failover.to)' must differ from 'from'")
+            }
+        }
+        for (index, label) in setting.failoverPriority.enumerated() {
+            let parts = label.split(separator: "=", omittingEmptySubsequences: false)
+            if parts.count > 2 || parts[0].isEmpty {
+                fail("\(field).failoverPriority[\(index)]", "'\(label)' must be a label key or 'key=value'")
+            }
         }
     }
 

@@ -89,6 +89,13 @@ public enum Diagnostics {
             found.append(Diagnostic(resource: resource, field: "spec.trafficPolicy.\(name)",
                                     problem: "not supported by SwiftPilot; ignored", fix: "remove the field"))
         }
+        let locality = policy.loadBalancer.localityLbSetting
+        let failover: [(Bool, String)] = [(!locality.failover.isEmpty, "failover"), (!locality.failoverPriority.isEmpty, "failoverPriority")]
+        for (present, name) in failover where present && !policy.hasOutlierDetection && locality.distribute.isEmpty {
+            found.append(Diagnostic(resource: resource, field: "spec.trafficPolicy.loadBalancer.localityLbSetting.\(name)",
+                                    problem: "has no effect without outlierDetection (Envoy only fails over from ejected endpoints); ignored",
+                                    fix: "add trafficPolicy.outlierDetection"))
+        }
         return found
     }
 

@@ -32,9 +32,10 @@ public enum EndpointBuilder {
             }
         }
         let endpoints = selected(service.endpoints, subset: subset).filter(\.hasIPAddress)
-        let assignment = loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port)
-        guard let policy = rule?.trafficPolicy(port: portNumber, subset: parts[2]) else { return assignment }
-        return applyLocalityPolicy(policy, proxyLocality: proxy.locality, to: assignment)
+        guard let policy = rule?.trafficPolicy(port: portNumber, subset: parts[2]) else {
+            return loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port)
+        }
+        return loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port, policy: policy, proxy: proxy)
     }
 
     /// Endpoints whose labels match the subset's labels (all of them without a subset).
@@ -44,16 +45,24 @@ public enum EndpointBuilder {
     }
 
     /// One `LocalityLbEndpoints` per locality (sorted), each with the sum of its endpoint weights.
-    /// Every group carries a `locality`, which proxyless gRPC requires.
-    public static func loadAssignment(clusterName: String, endpoints: [Service.Endpoint], port: Service.Port) -> ClusterLoadAssignment {
+    /// Every group carries a `locality`, which proxyless gRPC requires. With `tier`, endpoints of one
+    /// locality in different tiers form separate groups whose `priority` is the tier.
+    public static func loadAssignment(clusterName: String, endpoints: [Service.Endpoint], port: Service.Port,
+                                      tier: (Service.Endpoint) -> UInt32 = { _ in 0 }) -> ClusterLoadAssignment {
+        struct GroupKey: Hashable, Comparable {
+            var locality: String
+            var tier: UInt32
+            static func < (lhs: GroupKey, rhs: GroupKey) -> Bool { (lhs.locality, lhs.tier) < (rhs.locality, rhs.tier) }
+        }
         var assignment = ClusterLoadAssignment()
         assignment.clusterName = clusterName
-        let byLocality = Dictionary(grouping: endpoints, by: \.locality)
-        for localityName in byLocality.keys.sorted() {
+        let byGroup = Dictionary(grouping: endpoints) { GroupKey(locality: $0.locality, tier: tier($0)) }
+        for key in byGroup.keys.sorted() {
             var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
-            group.locality = locality(localityName)
+            group.locality = locality(key.locality)
+            group.priority = key.tier
             var total: UInt32 = 0
-            for endpoint in byLocality[localityName]! {
+            for endpoint in byGroup[key]! {
                 var lbEndpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
                 var target = Envoy_Config_Endpoint_V3_Endpoint()
                 target.address = .socket(endpoint.address, port: endpoint.port(for: port))

@@ -7,9 +7,10 @@ import SwiftProtobuf
 /// Config for proxyless gRPC clients (`GENERATOR=grpc` node metadata).
 ///
 /// A gRPC client dials `xds:///<host>:<port>` and subscribes to exactly that listener name. Every
-/// service port gets an API listener named `<host>:<port>` whose connection manager takes routes
-/// over RDS (`outbound|<port>||<host>`); clusters are EDS only (gRPC does not resolve DNS through
-/// xDS clusters), without Envoy-only settings gRPC would reject.
+/// service port gets an API listener named `<host>:<port>`, and one per short name the client may
+/// dial instead (``dialNames(for:proxy:)``), whose connection manager takes routes over RDS
+/// (`outbound|<port>||<host>`); clusters are EDS only (gRPC does not resolve DNS through xDS
+/// clusters), without Envoy-only settings gRPC would reject.
 public enum GRPCBuilder {
     public static func config(for proxy: Proxy, in model: MeshModel) -> ProxyConfig {
         var config = ProxyConfig()
@@ -18,7 +19,9 @@ public enum GRPCBuilder {
             let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
             for port in service.ports {
                 let routeName = Names.outboundCluster(port: port.number, host: service.hostname)
-                config.listeners.append(apiListener(name: "\(service.hostname):\(port.number)", port: port.number, routeName: routeName))
+                for name in dialNames(for: service.hostname, proxy: proxy) {
+                    config.listeners.append(apiListener(name: "\(name):\(port.number)", port: port.number, routeName: routeName))
+                }
                 config.routes.append(routeConfiguration(name: routeName, service: service, port: port, proxy: proxy, in: model))
                 config.clusters.append(cluster(name: routeName))
                 for subset in rule?.subsets ?? [] {
@@ -28,6 +31,22 @@ public enum GRPCBuilder {
         }
         config.endpoints = config.clusters.map { EndpointBuilder.loadAssignment(clusterName: $0.name, in: model, proxy: proxy) }
         return config
+    }
+
+    /// The host names a client may dial for a service (Istio §7.1): the FQDN, and for a service in
+    /// the DNS domain of the client's node id (`<namespace>.svc.<cluster domain>`) the short forms
+    /// `name`, `name.<namespace>` and `name.<namespace>.svc` that expand to it. A client without a
+    /// DNS domain gets the FQDN only.
+    public static func dialNames(for hostname: String, proxy: Proxy) -> [String] {
+        let domain = proxy.dnsDomain
+        guard !domain.isEmpty, hostname.hasSuffix("." + domain) else { return [hostname] }
+        let short = String(hostname.dropLast(domain.count + 1))
+        var names = [hostname]
+        if !short.contains(".") { names.append(short) }
+        for suffix in [proxy.namespace, proxy.namespace + ".svc"] where domain.hasPrefix(suffix + ".") {
+            names.append("\(short).\(suffix)")
+        }
+        return names
     }
 
     /// An API listener: an HTTP connection manager (fault, router) with RDS over ADS.
@@ -75,7 +94,8 @@ public enum GRPCBuilder {
         }
         var host = VirtualHost()
         host.name = "\(service.hostname):\(port.number)"
-        host.domains = [service.hostname, "\(service.hostname):\(port.number)"]
+        // gRPC picks the virtual host by the name it dialled, so every dial name is a domain.
+        host.domains = dialNames(for: service.hostname, proxy: proxy).flatMap { [$0, "\($0):\(port.number)"] }
         host.routes = routes
         var configuration = RouteConfiguration()
         configuration.name = name

@@ -4,7 +4,8 @@ import Snapshot
 import Synchronization
 import Translation
 
-/// Proxies that receive identical config: same kind, namespace, labels and generator.
+/// Proxies that receive identical config: same kind, namespace, labels, generator, locality and
+/// (for proxyless gRPC) DNS domain.
 public struct ProxyClass: Hashable, Sendable {
     public var kind: Proxy.Kind
     public var namespace: String
@@ -12,6 +13,8 @@ public struct ProxyClass: Hashable, Sendable {
     public var proxyless: Bool
     /// Endpoint priorities depend on where the proxy is.
     public var locality: String
+    /// Proxyless gRPC listener aliases (short names) depend on the DNS domain.
+    public var dnsDomain: String
 
     public init(_ proxy: Proxy) {
         kind = proxy.kind
@@ -19,6 +22,7 @@ public struct ProxyClass: Hashable, Sendable {
         labels = proxy.labels
         proxyless = proxy.isProxylessGRPC
         locality = proxy.locality
+        dnsDomain = proxy.isProxylessGRPC ? proxy.dnsDomain : ""
     }
 }
 

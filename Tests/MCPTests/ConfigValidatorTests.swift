@@ -24,6 +24,12 @@ func problems(_ yaml: String) -> [ConfigDecodingError] {
         ("kind: Gateway\nspec: {servers: [{port: {number: 80, name: http, protocol: HTTPX}, hosts: ['*']}]}", "spec.servers[0].port.protocol"),
         ("kind: Gateway\nspec: {servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*']}]}", "spec.servers[0].tls"),
         ("kind: DestinationRule\nspec: {host: a.com, subsets: [{name: v1}, {name: v1}]}", "spec.subsets[1].name"),
+        ("kind: DestinationRule\nspec: {host: a.com, trafficPolicy: {loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-east}]}}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0].to"),
+        ("kind: DestinationRule\nspec: {host: a.com, trafficPolicy: {loadBalancer: {localityLbSetting: {failover: [{from: us-east/a, to: eu}]}}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0].from"),
+        ("kind: DestinationRule\nspec: {host: a.com, trafficPolicy: {loadBalancer: {localityLbSetting: {failover: [{from: us-east}]}}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0].to"),
+        ("kind: DestinationRule\nspec: {host: a.com, trafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: 'us/*', to: {'us/*': 100}}], failover: [{from: us, to: eu}]}}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting"),
+        ("kind: DestinationRule\nspec: {host: a.com, subsets: [{name: v1, trafficPolicy: {loadBalancer: {localityLbSetting: {failoverPriority: ['a=b=c']}}}}]}", "spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting.failoverPriority[0]"),
+        ("kind: DestinationRule\nspec: {host: a.com, trafficPolicy: {portLevelSettings: [{port: {number: 80}, loadBalancer: {localityLbSetting: {failoverPriority: ['']}}}]}}", "spec.trafficPolicy.portLevelSettings[0].loadBalancer.localityLbSetting.failoverPriority[0]"),
         ("kind: ServiceEntry\nspec: {hosts: [a.com], ports: [{number: 80, name: http}], resolution: STATIC, endpoints: [{address: not-an-ip}]}", "spec.endpoints[0].address"),
         ("kind: ServiceEntry\nspec: {hosts: [a.com], ports: [{number: 80, name: http}, {number: 80, name: http2}]}", "spec.ports[1].number"),
         ("kind: ServiceEntry\nspec: {hosts: [a.com], ports: [{number: 80, name: http}], resolution: NONE, endpoints: [{address: 1.2.3.4}]}", "spec.endpoints"),
@@ -54,6 +60,15 @@ func problems(_ yaml: String) -> [ConfigDecodingError] {
           hosts: [httpbin.org]
           ports: [{number: 80, name: http, protocol: HTTP}]
           resolution: DNS
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: ok, namespace: ns}
+        spec:
+          host: httpbin.org
+          trafficPolicy:
+            outlierDetection: {consecutive5xxErrors: 1}
+            loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}], failoverPriority: [version, "topology.istio.io/network=n1"]}}
         """)
         #expect(found.isEmpty, "\(found)")
     }

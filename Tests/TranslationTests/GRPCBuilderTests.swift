@@ -85,4 +85,25 @@ import Testing
         let routes = config.routes[0].virtualHosts[0].routes
         #expect(routes.map(\.route.cluster) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080|v1|reviews.shop.svc.cluster.local"])
     }
+
+    @Test func shortDialNamesExpandWithTheNodeDNSDomain() throws {
+        let named = try Proxy(nodeID: "sidecar~10.0.0.9~client.shop~shop.svc.cluster.local", generator: "grpc")
+        let config = Translator.config(for: named, in: model(gatewayYAML))
+        #expect(config.listeners.map(\.name) == ["reviews.shop.svc.cluster.local:9080", "reviews:9080", "reviews.shop:9080", "reviews.shop.svc:9080"])
+        let routeNames = try config.listeners.map { try HTTPConnectionManager(serializedBytes: $0.apiListener.apiListener.value).rds.routeConfigName }
+        #expect(Set(routeNames) == ["outbound|9080||reviews.shop.svc.cluster.local"], "every alias routes like the FQDN")
+        #expect(config.routes[0].virtualHosts[0].domains.contains("reviews:9080"), "gRPC selects the virtual host by the dialled name")
+        #expect(config.routes[0].virtualHosts[0].domains.contains("reviews.shop.svc:9080"))
+    }
+
+    @Test func shortNamesAreOnlyForServicesInTheClientsOwnDomain() throws {
+        let other = try Proxy(nodeID: "sidecar~10.0.0.9~client.web~web.svc.cluster.local", generator: "grpc")
+        #expect(GRPCBuilder.dialNames(for: "reviews.shop.svc.cluster.local", proxy: other) == ["reviews.shop.svc.cluster.local"])
+        let named = try Proxy(nodeID: "sidecar~10.0.0.9~client.shop~shop.svc.cluster.local", generator: "grpc")
+        #expect(GRPCBuilder.dialNames(for: "api.example.com", proxy: named) == ["api.example.com"])
+        #expect(GRPCBuilder.dialNames(for: "a.b.shop.svc.cluster.local", proxy: named) == ["a.b.shop.svc.cluster.local", "a.b.shop", "a.b.shop.svc"],
+                "a dotted short name needs its namespace")
+        #expect(GRPCBuilder.dialNames(for: "reviews.shop.svc.cluster.local", proxy: client) == ["reviews.shop.svc.cluster.local"],
+                "no DNS domain in the node id: FQDN only")
+    }
 }
