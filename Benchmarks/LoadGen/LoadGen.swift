@@ -101,7 +101,7 @@ final class Runner: @unchecked Sendable {
             print("== \(benchmark)")
             switch benchmark {
             case "cold-sync": try await coldSync(&report)
-            case "memory": memory(&report)
+            case "memory": try await memory(&report)
             case "idle": try await idle(&report)
             case "vs-change": try await singleChanges(&report, endpoint: false)
             case "endpoint-change": try await singleChanges(&report, endpoint: true)
@@ -167,7 +167,8 @@ final class Runner: @unchecked Sendable {
         let probeBytes = probe.tracker.state.withLock { $0.bytes }
         report.add(Row(benchmark: "cold-sync", metric: "first proxy (translates + encodes the config)",
                        value: String(format: "%.0f ms, server CPU %.2f s, %@ per proxy", seconds(probeTime) * 1000, ProcStats.cpuSeconds(pid: pid) - cpu0, megabytes(probeBytes))))
-        try await Task.sleep(for: .milliseconds(500))
+        // Settled: longer than swiftpilot's heap trim interval (2 s after writes), as in `memory`.
+        try await Task.sleep(for: .seconds(3))
         pilotResults["rssProbeKB"] = Double(ProcStats.rssKB(pid: pid))
         let fleet = Fleet(proxies: n)
         self.fleet = fleet
@@ -186,7 +187,8 @@ final class Runner: @unchecked Sendable {
         if !ok { report.notes.append("cold sync: only \(times.count) of \(n) proxies synced within \(options.timeout) s") }
     }
 
-    func memory(_ report: inout Report) {
+    func memory(_ report: inout Report) async throws {
+        try await Task.sleep(for: .seconds(3))
         let rss = Double(ProcStats.rssKB(pid: pid))
         let probe = pilotResults["rssProbeKB"] ?? rss
         let perProxy = (rss - probe) / Double(n)

@@ -13,6 +13,7 @@ public final class DiscoveryServer: Sendable {
     let transport: HTTP2ServerTransport.Posix
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let logger: Logger
+    let trimmer: HeapTrimmer
 
     /// - Parameters:
     ///   - host, port: where to listen (port 0 picks a free one; see ``listeningPort()``).
@@ -26,6 +27,7 @@ public final class DiscoveryServer: Sendable {
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageBytes })
         let streams = DiscoveryStreams(broadcaster: broadcaster, status: status, logger: logger)
+        trimmer = HeapTrimmer(activity: streams.activity)
         server = GRPCServer(transport: transport, services: [
             AggregatedDiscoveryService(streams: streams),
             ClusterDiscoveryService(streams: streams),
@@ -46,6 +48,7 @@ public final class DiscoveryServer: Sendable {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.server.serve() }
+            group.addTask { await self.trimmer.run() }
             group.addTask {
                 await self.debouncer.run(changes: self.store.changes()) { snapshot in
                     self.logger.info("pushing snapshot", metadata: ["version": "\(snapshot.version)", "resources": "\(snapshot.resourceCount)"])

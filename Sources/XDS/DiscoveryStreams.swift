@@ -17,6 +17,8 @@ public struct DiscoveryStreams: Sendable {
     let metrics: XDSMetrics
     let logger: Logger
     private let connectionCounter = AtomicCounter()
+    /// Requests handled and responses written: the heap trimmer runs after activity.
+    let activity = AtomicCounter()
 
     public init(broadcaster: GenerationBroadcaster, status: SyncStatusRegistry, metrics: XDSMetrics = XDSMetrics(),
                 logger: Logger = Logger(label: "swiftpilot.xds")) {
@@ -65,6 +67,7 @@ public struct DiscoveryStreams: Sendable {
                         connection = open(try Self.proxy(from: node(request)), nodeID: node(request)?.id ?? "", transport: transport)
                     }
                     guard let connection else { break loop }
+                    activity.add(1)
                     let generation = broadcaster.latest
                     for response in try handle(request, connection, generation) { try await write(response, connection, generation) }
                 case .wake:
@@ -176,6 +179,7 @@ public struct DiscoveryStreams: Sendable {
 
     private func sent(type url: String, version: String, nonce: String, count: Int, bytes: Int, connection: Connection, generation: ConfigGeneration) {
         guard let type = XDSType(rawValue: url) else { return }
+        activity.add(1)
         metrics.pushed(type: type, bytes: bytes)
         connection.logger.debug("sent", metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
         status.update(connectionID: connection.id) { status in
