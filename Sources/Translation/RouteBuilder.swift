@@ -44,6 +44,10 @@ public enum RouteBuilder {
         let port = scope.port
         var hostsInOrder: [String] = []
         var routesByHost: [String: [Route]] = [:]
+        // Which VirtualService (and gateway) gave each host its routes, in order: routes do not
+        // depend on the host and carry their VirtualService in their metadata, so hosts with the
+        // same contributions have identical virtual hosts, and hosts with different ones do not.
+        var contributionsByHost: [String: [String]] = [:]
         var redirectTLS = Set<String>()
         for resource in scope.model.virtualServices(visibleTo: scope.proxyNamespace) {
             guard case .virtualService(let service) = resource.spec else { continue }
@@ -61,6 +65,7 @@ public enum RouteBuilder {
                     if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
                     if routesByHost[host] == nil { hostsInOrder.append(host) }
                     routesByHost[host, default: []].append(contentsOf: routes)
+                    contributionsByHost[host, default: []].append("\(resource.key.resourceName)@\(gateway)")
                 }
             }
         }
@@ -69,7 +74,9 @@ public enum RouteBuilder {
         configuration.validateClusters = Google_Protobuf_BoolValue(false)
         configuration.ignorePortInHostMatching = true
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
-        configuration.virtualHosts = collapsingIdenticalRoutes(hostsInOrder.sorted().map { host in
+        let hosts = hostsInOrder.sorted()
+        let contents = hosts.map { host in (contributionsByHost[host] ?? []).joined(separator: ",") + (redirectTLS.contains(host) ? ";tls" : "") }
+        configuration.virtualHosts = collapsingIdenticalRoutes(contents: contents, hosts.map { host in
             var virtualHost = VirtualHost()
             virtualHost.name = Names.virtualHost(host: host, port: port)
             virtualHost.domains = [host]
@@ -88,19 +95,16 @@ public enum RouteBuilder {
     }
 
     /// Virtual hosts identical but for name and domains become one, named after the first, with
-    /// the domains of all (Istio's route collapse, on by default).
-    static func collapsingIdenticalRoutes(_ hosts: [VirtualHost]) -> [VirtualHost] {
+    /// the domains of all (Istio's route collapse, on by default). `contents[i]` identifies the
+    /// content of `hosts[i]` apart from name and domains.
+    static func collapsingIdenticalRoutes(contents: [String], _ hosts: [VirtualHost]) -> [VirtualHost] {
         var collapsed: [VirtualHost] = []
-        var indexByContent: [[UInt8]: Int] = [:]
-        for host in hosts {
-            var content = host
-            content.name = ""
-            content.domains = []
-            let key = Packing.deterministicBytes(content)
-            if let index = indexByContent[key] {
+        var indexByContent: [String: Int] = [:]
+        for (content, host) in zip(contents, hosts) {
+            if let index = indexByContent[content] {
                 collapsed[index].domains += host.domains
             } else {
-                indexByContent[key] = collapsed.count
+                indexByContent[content] = collapsed.count
                 collapsed.append(host)
             }
         }
