@@ -107,3 +107,29 @@ def test_a_delta_envoy_that_turns_vhds_off_gets_whole_route_configurations(confi
     assert "VHDS" not in pilot.syncz()[0]["types"]
     write_mesh(config_dir, port, blue, green, {"app.example.com": "blue", "news.example.com": "blue", "shop.example.com": "green"})
     wait_until(lambda: backend_of(port, "shop.example.com") == "green", 15, "traffic to follow the change")
+
+
+def test_a_route_configuration_added_later_gets_its_virtual_hosts_over_the_running_vhds_subscription(config_dir, backends, swiftpilot, envoy):
+    blue, green = backends("blue"), backends("green")
+    port, second = free_port(), free_port()
+    write_mesh(config_dir, port, blue, green, {host: "blue" for host in HOSTS})
+    pilot = swiftpilot("--examples-dir", str(config_dir), "--debounce-ms", "20")
+    proxy = envoy(pilot, delta=True)
+    proxy.wait_listener(f"0.0.0.0_{port}")
+    wait_until(lambda: backend_of(port, "app.example.com") == "blue", 10, "traffic to blue over VHDS")
+
+    # A second Gateway port: a new listener and route configuration, whose virtual hosts reach Envoy
+    # although its VHDS (wildcard) subscription is already running.
+    mesh = (config_dir / "mesh.yaml").read_text()
+    (config_dir / "mesh.yaml").write_text("---\n".join([
+        mesh,
+        gateway(second, name="gw2"),
+        vs_for("other.example.com", "green.example.com").replace("gateways: [gw]", "gateways: [gw2]"),
+    ]))
+    proxy.wait_listener(f"0.0.0.0_{second}", timeout=15)
+    wait_until(lambda: backend_of(second, "other.example.com") == "green", 10, "traffic on the new port over VHDS")
+    names = [host["name"] for host in proxy.route_config(f"http.{second}")["route_config"]["virtual_hosts"]]
+    assert names == [f"http.{second}/other.example.com:{second}"]
+    assert backend_of(port, "app.example.com") == "blue"
+    rejected = {k: v for k, v in proxy.stats("update_rejected").items() if v}
+    assert not rejected, rejected
