@@ -1,6 +1,7 @@
 import EnvoyAPI
 import Foundation
 import Mesh
+import Snapshot
 import SwiftProtobuf
 import Testing
 import Translation
@@ -232,5 +233,17 @@ private func subscribedStream(_ config: EncodedConfig, vhdsNames: [String] = ["h
         let pushed = stream.push(config: next.config(for: router))
         let vhds = pushed.first { $0.typeURL == XDSType.virtualHost.typeURL }
         #expect(vhds?.removedResources == ["http.8080/reviews.shop.svc.cluster.local:8080"])
+    }
+}
+
+@Suite struct VirtualHostProvenanceTests {
+    @Test func aRejectedVirtualHostIsTracedToItsGatewayAndTheVirtualServiceOfItsHost() {
+        let router = Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"])
+        let model = MeshModel(snapshot: snapshot(mesh()))
+        let sources = Provenance.sources(of: .virtualHost, name: "http.8080/reviews.shop.svc.cluster.local:8080", for: router, in: model)
+        #expect(sources == [ConfigKey(kind: .gateway, namespace: "istio-system", name: "gw"),
+                            ConfigKey(kind: .virtualService, namespace: "shop", name: "reviews")])
+        let elsewhere = Provenance.sources(of: .virtualHost, name: "http.8080/other.example.com:8080", for: router, in: model)
+        #expect(elsewhere == [ConfigKey(kind: .gateway, namespace: "istio-system", name: "gw")])
     }
 }
