@@ -17,8 +17,10 @@ public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscov
 ///
 /// With ``virtualHostDiscovery`` (delta ADS to Envoy), route configurations go out without virtual
 /// hosts and each virtual host is a VHDS resource `<route configuration>/<virtual host>`:
-/// - a VHDS subscription to a route configuration's name (or the wildcard) covers that
-///   configuration's virtual hosts (the wildcard: those of every subscribed route configuration);
+/// - a VHDS subscription to a route configuration's name covers that configuration's virtual
+///   hosts; the wildcard covers those of every subscribed route configuration (Envoy 1.40 opens
+///   VHDS with an empty first request, i.e. the wildcard, and routes each virtual host to its
+///   route configuration by the `<route configuration>/` prefix of its name);
 /// - a name `<route configuration>/<host>` that is no resource is an on-demand request: it is
 ///   answered with the virtual host whose domains match the host, carrying the name as an alias,
 ///   or, when none does, with a resource of that name and alias and no body;
