@@ -180,13 +180,14 @@ class SwiftPilot(Process):
 
 def envoy_bootstrap(xds_port: int, admin_port: int, node_id: str = ROUTER_NODE_ID,
                     labels: dict | None = None, namespace: str = "istio-system", delta: bool = False,
-                    locality: str | None = None) -> dict:
+                    locality: str | None = None, metadata: dict | None = None) -> dict:
     """`delta`: Envoy speaks incremental ADS (DeltaAggregatedResources) instead of state of the world.
-    `locality`: the node's `region/zone/subzone` (none by default)."""
+    `locality`: the node's `region/zone/subzone` (none by default).
+    `metadata`: more node metadata (e.g. SWIFTPILOT_VHDS)."""
     node = {
         "id": node_id,
         "cluster": "istio-ingressgateway",
-        "metadata": {"NAMESPACE": namespace, "LABELS": labels if labels is not None else ROUTER_LABELS},
+        "metadata": {"NAMESPACE": namespace, "LABELS": labels if labels is not None else ROUTER_LABELS, **(metadata or {})},
     }
     if locality:
         node["locality"] = dict(zip(("region", "zone", "sub_zone"), locality.split("/")))

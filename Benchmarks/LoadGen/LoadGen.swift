@@ -25,6 +25,8 @@ struct CeilingServe: AsyncParsableCommand {
     }
 }
 
+extension Fleet.Transport: ExpressibleByArgument {}
+
 struct Scenarios: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -45,13 +47,15 @@ struct Scenarios: AsyncParsableCommand {
     @Option(help: "Idle CPU window, seconds.") var idleSeconds = 10.0
     @Option(help: "swiftpilot --debounce-ms.") var debounceMs = 100
     @Option(help: "Longest wait for any convergence, seconds.") var timeout = 120.0
+    @Option(help: "How the simulated proxies speak: sotw (state-of-the-world ADS) or delta (incremental ADS with VHDS). The ceiling is always SotW.")
+    var transport: Fleet.Transport = .sotw
 
     func run() async throws {
         var selected = benchmarks.contains("all")
             ? ["cold-sync", "memory", "idle", "vs-change", "endpoint-change", "burst", "churn", "reconnect", "ceiling"] : benchmarks
         if selected.contains("memory"), !selected.contains("cold-sync") { selected.insert("cold-sync", at: 0) }
         var report = Report()
-        report.parameters = ["proxies": "\(proxies)", "services": "\(services)", "endpoints": "\(endpoints)", "transport": "SotW ADS, one HTTP/2 connection per proxy",
+        report.parameters = ["proxies": "\(proxies)", "services": "\(services)", "endpoints": "\(endpoints)", "transport": (transport == .delta ? "delta ADS (VHDS)" : "SotW ADS") + ", one HTTP/2 connection per proxy",
                              "debounce-ms": "\(debounceMs)", "repeats": "\(repeats)", "burst": "\(burst)",
                              "churn": "\(churnRate)/s for \(churnSeconds) s", "idle-window": "\(idleSeconds) s", "benchmarks": selected.joined(separator: ",")]
         let workload = Workload(services: services, endpointsPerService: endpoints)
@@ -159,7 +163,7 @@ final class Runner: @unchecked Sendable {
 
     func coldSync(_ report: inout Report) async throws {
         // One probe proxy first: the shared config is translated and encoded on first use.
-        let probe = Fleet(proxies: 1)
+        let probe = Fleet(proxies: 1, transport: options.transport)
         let cpu0 = ProcStats.cpuSeconds(pid: pid)
         probe.start(port: xdsPort)
         guard await probe.waitSynced(timeout: timeout) else { throw ValidationError("probe proxy did not sync: \(probe.tracker.state.withLock { $0.errors })") }
@@ -170,7 +174,7 @@ final class Runner: @unchecked Sendable {
         // Settled: longer than swiftpilot's heap trim interval (2 s after writes), as in `memory`.
         try await Task.sleep(for: .seconds(3))
         pilotResults["rssProbeKB"] = Double(ProcStats.rssKB(pid: pid))
-        let fleet = Fleet(proxies: n)
+        let fleet = Fleet(proxies: n, transport: options.transport)
         self.fleet = fleet
         let cpu1 = ProcStats.cpuSeconds(pid: pid)
         let started = ContinuousClock.now
@@ -181,7 +185,7 @@ final class Runner: @unchecked Sendable {
         await probe.stop()
         let (times, bytes) = fleet.tracker.state.withLock { (Array($0.synced.values), $0.bytes) }
         pilotResults["coldSync"] = seconds(elapsed)
-        report.add(Row(benchmark: "cold-sync", metric: "\(n) proxies, all of CDS+EDS+LDS+RDS ACKed",
+        report.add(Row(benchmark: "cold-sync", metric: "\(n) proxies, all of CDS+EDS+LDS+RDS\(options.transport == .delta ? "+VHDS" : "") ACKed",
                        value: String(format: "all in %.2f s (%@); %d/%d synced; server CPU %.2f s; %@ sent", seconds(elapsed), Latencies(times).text, times.count, n, cpu, megabytes(bytes)),
                        numbers: ["seconds": seconds(elapsed), "serverCPU": cpu, "bytes": Double(bytes), "synced": Double(times.count)]))
         if !ok { report.notes.append("cold sync: only \(times.count) of \(n) proxies synced within \(options.timeout) s") }
@@ -274,9 +278,9 @@ final class Runner: @unchecked Sendable {
             }
         }
         let stats = Latencies(result.latencies)
-        let rds = result.responses[TypeURL.route] ?? 0
+        let rds = (result.responses[TypeURL.route] ?? 0) + (result.responses[TypeURL.virtualHost] ?? 0)
         report.add(Row(benchmark: "burst", metric: "\(options.burst) VirtualService edits back to back, until every proxy ACKed the last",
-                       value: String(format: "%@; %.1f RDS responses per proxy; %@; server CPU %.2f s", stats.text, Double(rds) / Double(n), megabytes(result.bytes), result.cpu),
+                       value: String(format: "%@; %.1f RDS+VHDS responses per proxy; %@; server CPU %.2f s", stats.text, Double(rds) / Double(n), megabytes(result.bytes), result.cpu),
                        numbers: ["p99": stats.p99, "max": stats.max, "rdsPerProxy": Double(rds) / Double(n)]))
     }
 

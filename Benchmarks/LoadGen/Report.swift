@@ -79,5 +79,8 @@ struct Report: Codable {
 }
 
 func verdict(_ met: Bool) -> String { met ? "met" : "**missed**" }
-func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
+/// `1.2 MB`, or `34.5 KB` below a tenth of a megabyte (a change that sends little must not read as 0.0 MB).
+func megabytes(_ bytes: Int) -> String {
+    bytes < 104_858 ? String(format: "%.1f KB", Double(bytes) / 1024) : String(format: "%.1f MB", Double(bytes) / 1_048_576)
+}
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }

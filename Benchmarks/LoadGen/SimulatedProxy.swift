@@ -13,12 +13,14 @@ enum TypeURL {
     static let endpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
     static let listener = "type.googleapis.com/envoy.config.listener.v3.Listener"
     static let route = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+    static let virtualHost = "type.googleapis.com/envoy.config.route.v3.VirtualHost"
     static func short(_ url: String) -> String {
         switch url {
         case cluster: "CDS"
         case endpoint: "EDS"
         case listener: "LDS"
         case route: "RDS"
+        case virtualHost: "VHDS"
         default: url
         }
     }
@@ -99,6 +101,13 @@ final class Tracker: Sendable {
         }
     }
 
+    /// Counts a response; returns the watched marker's pattern when the response carries it.
+    func receive(_ response: RawResponse) -> [UInt8]? {
+        received(response)
+        guard let pattern, response.contains(pattern) else { return nil }
+        return pattern
+    }
+
     func ackedWatched(proxy: Int, pattern: [UInt8]) {
         let now = ContinuousClock.now
         state.withLock { state in
@@ -137,7 +146,10 @@ struct SimulatedProxy: Sendable {
     var tracker: Tracker
     var names: NameCache
 
-    var node: Envoy_Config_Core_V3_Node {
+    var node: Envoy_Config_Core_V3_Node { Self.node(index) }
+
+    /// The node of router `index`: Istio-style id, gateway namespace and labels.
+    static func node(_ index: Int) -> Envoy_Config_Core_V3_Node {
         var node = Envoy_Config_Core_V3_Node()
         let proxy = Workload.router(index)
         node.id = "router~\(proxy.ipAddress)~\(proxy.id)~\(proxy.dnsDomain)"
@@ -151,41 +163,15 @@ struct SimulatedProxy: Sendable {
 
     /// Runs until cancelled; a failed stream (e.g. refused during a connection storm) is retried, as Envoy does.
     func run() async {
-        while !Task.isCancelled {
-            do {
-                let transport = try HTTP2ClientTransport.Posix(
-                    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-                try await withGRPCClient(transport: transport) { client in
-                    try await stream(client)
-                    client.beginGracefulShutdown()
-                }
-            } catch is CancellationError {
-            } catch let error as RPCError where error.code == .cancelled {
-            } catch {
-                if !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(error)") }
-            }
-            try? await Task.sleep(for: .milliseconds(100 + index % 100))
-        }
+        await runRetrying(index: index, port: port, tracker: tracker, stream: stream)
     }
 
     private func stream(_ client: GRPCClient<HTTP2ClientTransport.Posix>) async throws {
-        let (requests, send) = AsyncStream<DiscoveryRequest>.makeStream()
         var first = DiscoveryRequest()
         first.node = node
         first.typeURL = TypeURL.cluster
-        send.yield(first)
-        var options = CallOptions.defaults
-        options.maxResponseMessageBytes = 1 << 30
-        options.waitForReady = true
-        let request = StreamingClientRequest<DiscoveryRequest> { writer in
-            for await next in requests { try await writer.write(next) }
-        }
-        try await client.bidirectionalStreaming(
-            request: request, descriptor: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method.StreamAggregatedResources.descriptor,
-            serializer: ProtobufMessageSerializer<DiscoveryRequest>(), deserializer: RawResponseDeserializer(), options: options
-        ) { response in
-            tracker.connected(+1)
-            defer { tracker.connected(-1); send.finish() }
+        try await adsStream(client, method: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method.StreamAggregatedResources.descriptor,
+                            first: first, tracker: tracker) { messages, send in
             var subscribed: [String: [String]] = [TypeURL.cluster: []]
             var lastVersion: [String: String] = [:]
             var lastNonce: [String: String] = [:]
@@ -200,11 +186,9 @@ struct SimulatedProxy: Sendable {
                 subscribed[type] = names
                 send.yield(message)
             }
-            for try await message in response.messages {
-                tracker.received(message)
+            for try await message in messages {
+                let watched = tracker.receive(message)
                 let type = message.typeURL
-                let pattern = tracker.pattern
-                let watched = pattern.map(message.contains) ?? false
                 lastVersion[type] = message.version
                 lastNonce[type] = message.nonce
                 // Follow-up subscriptions first (as Envoy asks for EDS before it ACKs the CDS that named them).
@@ -223,7 +207,7 @@ struct SimulatedProxy: Sendable {
                 // ACK.
                 request(type, names: subscribed[type] ?? [])
                 for (followType, followNames) in followUps { request(followType, names: followNames) }
-                if watched, let pattern { tracker.ackedWatched(proxy: index, pattern: pattern) }
+                if let watched { tracker.ackedWatched(proxy: index, pattern: watched) }
                 syncedTypes.insert(type)
                 if syncedTypes.count == 4 { tracker.synced(proxy: index) }
             }
@@ -231,24 +215,85 @@ struct SimulatedProxy: Sendable {
     }
 }
 
+/// One ADS stream of a simulated proxy: sends `first`, then whatever `body` yields to `send`;
+/// `body` reads the responses undecoded.
+func adsStream<Request: SwiftProtobuf.Message & Sendable>(
+    _ client: GRPCClient<HTTP2ClientTransport.Posix>, method: MethodDescriptor, first: Request, tracker: Tracker,
+    body: @escaping @Sendable (RPCAsyncSequence<RawResponse, any Error>, AsyncStream<Request>.Continuation) async throws -> Void
+) async throws {
+    let (requests, send) = AsyncStream<Request>.makeStream()
+    send.yield(first)
+    var options = CallOptions.defaults
+    options.maxResponseMessageBytes = 1 << 30
+    options.waitForReady = true
+    let request = StreamingClientRequest<Request> { writer in
+        for await next in requests { try await writer.write(next) }
+    }
+    try await client.bidirectionalStreaming(
+        request: request, descriptor: method, serializer: ProtobufMessageSerializer<Request>(),
+        deserializer: RawResponseDeserializer(), options: options
+    ) { response in
+        tracker.connected(+1)
+        defer { tracker.connected(-1); send.finish() }
+        try await body(response.messages, send)
+    }
+}
+
+/// Runs one proxy's stream on its own HTTP/2 connection until cancelled, retrying a failed stream
+/// (e.g. refused during a connection storm) as Envoy does.
+func runRetrying(index: Int, port: Int, tracker: Tracker,
+                 stream: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async {
+    while !Task.isCancelled {
+        do {
+            let transport = try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            try await withGRPCClient(transport: transport) { client in
+                try await stream(client)
+                client.beginGracefulShutdown()
+            }
+        } catch is CancellationError {
+        } catch let error as RPCError where error.code == .cancelled {
+        } catch {
+            if !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(error)") }
+        }
+        try? await Task.sleep(for: .milliseconds(100 + index % 100))
+    }
+}
+
 /// N simulated proxies, started together, stopped together.
 final class Fleet: Sendable {
+    /// How the simulated proxies speak to the server.
+    enum Transport: String, Sendable, CaseIterable {
+        /// State-of-the-world ADS (``SimulatedProxy``).
+        case sotw
+        /// Incremental ADS with VHDS (``DeltaSimulatedProxy``).
+        case delta
+    }
+
     let tracker: Tracker
     let names = NameCache()
+    let deltaNames = DeltaNameCache()
+    let transport: Transport
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(proxies: Int) { tracker = Tracker(proxies: proxies) }
+    init(proxies: Int, transport: Transport = .sotw) {
+        tracker = Tracker(proxies: proxies)
+        self.transport = transport
+    }
 
     var count: Int { tracker.state.withLock { $0.proxies } }
 
     func start(port: Int) {
         tracker.resetColdSync()
-        let (count, tracker, names) = (self.count, self.tracker, self.names)
+        let (count, tracker, names, deltaNames, transport) = (self.count, self.tracker, self.names, self.deltaNames, self.transport)
         task.withLock {
             $0 = Task {
                 await withDiscardingTaskGroup { group in
                     for index in 0..<count {
-                        group.addTask { await SimulatedProxy(index: index, port: port, tracker: tracker, names: names).run() }
+                        switch transport {
+                        case .sotw: group.addTask { await SimulatedProxy(index: index, port: port, tracker: tracker, names: names).run() }
+                        case .delta: group.addTask { await DeltaSimulatedProxy(index: index, port: port, tracker: tracker, names: deltaNames).run() }
+                        }
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import EnvoyAPI
 import Foundation
 import SwiftProtobuf
+import Translation
 
 public typealias DeltaDiscoveryRequest = Envoy_Service_Discovery_V3_DeltaDiscoveryRequest
 public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscoveryResponse
@@ -13,6 +14,18 @@ public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscov
 ///   resent, names that no longer exist are removed;
 /// - a NACK is recorded; the rejected versions are not sent again;
 /// - a changed EDS cluster is followed by its endpoints (clusters warm only on a fresh EDS answer).
+///
+/// With ``virtualHostDiscovery`` (delta ADS to Envoy), route configurations go out without virtual
+/// hosts and each virtual host is a VHDS resource `<route configuration>/<virtual host>`:
+/// - a VHDS subscription to a route configuration's name covers that configuration's virtual
+///   hosts; the wildcard covers those of every subscribed route configuration (Envoy 1.40 opens
+///   VHDS with an empty first request, i.e. the wildcard, and routes each virtual host to its
+///   route configuration by the `<route configuration>/` prefix of its name);
+/// - a name `<route configuration>/<host>` that is no resource is an on-demand request: it is
+///   answered with the virtual host whose domains match the host, carrying the name as an alias,
+///   or, when none does, with a resource of that name and alias and no body;
+/// - a route configuration sent again is followed by all its virtual hosts (Envoy may start a new
+///   VHDS subscription for it, which waits for them).
 public struct DeltaStream: Sendable {
     public struct TypeState: Sendable {
         public var names: Set<String> = []
@@ -23,14 +36,25 @@ public struct DeltaStream: Sendable {
         public var sentNonce: String?
         public var ackedNonce: String?
         public var nack: String?
+        /// The version of the whole type (``EncodedConfig/fullVersion``) at the last answer; with
+        /// the subscription unchanged since, a push of the same version has nothing to send
+        /// (skips comparing every resource per proxy).
+        var syncedTo: String?
     }
 
     public private(set) var types: [XDSType: TypeState] = [:]
     public private(set) var events: [SotWStream.Event] = []
     private var nonceCounter: UInt64 = 0
     private var config = EncodedConfig()
+    /// During a push, the config before it: when the new one was derived from it
+    /// (``EncodedConfig/changedNames(_:since:)``), only the changed names are compared.
+    private var previousConfig: EncodedConfig?
+    /// Serve route configurations over VHDS (see above).
+    public let virtualHostDiscovery: Bool
 
-    public init() {}
+    public init(virtualHostDiscovery: Bool = false) {
+        self.virtualHostDiscovery = virtualHostDiscovery
+    }
 
     public func state(_ type: XDSType) -> TypeState? { types[type] }
 
@@ -66,8 +90,11 @@ public struct DeltaStream: Sendable {
                 newlySubscribed.remove(name)
             }
         }
-        if !state.wildcard {
-            // The client drops what it no longer subscribes to.
+        let subscriptionChanged = !request.resourceNamesSubscribe.isEmpty || !request.resourceNamesUnsubscribe.isEmpty
+        if subscriptionChanged { state.syncedTo = nil }
+        if !state.wildcard, type != .virtualHost {
+            // The client drops what it no longer subscribes to. (VHDS names are route
+            // configurations and hosts, not the virtual hosts the client holds.)
             for name in state.known.keys where !state.names.contains(name) { state.known.removeValue(forKey: name) }
         }
         let nonce = request.responseNonce
@@ -87,45 +114,177 @@ public struct DeltaStream: Sendable {
         // Answer what changed or was newly asked for. A reconnecting client's initial versions count
         // as what it has, so equal versions are not resent.
         let force = first ? newlySubscribed.filter { name in request.initialResourceVersions[name] == nil } : newlySubscribed
+        // The VHDS wildcard covers the subscribed route configurations: their change changes it.
+        if type == .route, subscriptionChanged { types[.virtualHost]?.syncedTo = nil }
+        if type == .virtualHost {
+            return virtualHostResponse(force: force).map { [$0] } ?? []
+        }
         guard let response = response(for: type, force: force, reportMissing: newlySubscribed) else { return [] }
+        if type == .route, virtualHostDiscovery, types[.virtualHost]?.subscribed == true {
+            // Route configurations sent bring all their virtual hosts.
+            let routes = Set(response.resources.map(\.name))
+            if let hosts = self.response(for: .virtualHost, force: virtualHostNames(in: routes), reportMissing: []) {
+                return [response, hosts]
+            }
+        }
         return [response]
     }
 
     /// A new config: the changes to push, in CDS, EDS, LDS, RDS order.
     public mutating func push(config: EncodedConfig) -> [DeltaDiscoveryResponse] {
+        previousConfig = self.config
+        defer { previousConfig = nil }
         self.config = config
         var out: [DeltaDiscoveryResponse] = []
         var changedEDSClusters: Set<String> = []
+        var changedRoutes: Set<String> = []
         for type in XDSType.allCases {
             guard types[type]?.subscribed == true else { continue }
-            let force = type == .endpoint ? changedEDSClusters : []
+            let force: Set<String> = switch type {
+            case .endpoint: changedEDSClusters
+            case .virtualHost: virtualHostNames(in: changedRoutes)
+            default: []
+            }
             if let response = response(for: type, force: force, reportMissing: []) {
                 if type == .cluster { changedEDSClusters = Set(response.resources.map(\.name)).intersection(config.edsClusterNames) }
+                if type == .route { changedRoutes = Set(response.resources.map(\.name)) }
                 out.append(response)
             }
         }
         return out
     }
 
-    /// The names in scope for a type: all (wildcard) or the subscribed ones.
-    private func inScope(_ type: XDSType, _ state: TypeState) -> [String: EncodedResource] {
-        let all = config[type]
-        if state.wildcard { return all }
-        return all.filter { state.names.contains($0.key) }
+    // MARK: - What a subscription covers
+
+    /// The resources of a type this stream serves: route configurations in their VHDS form and
+    /// virtual hosts when ``virtualHostDiscovery`` is on; otherwise full route configurations and
+    /// no virtual hosts.
+    private func available(_ type: XDSType) -> [String: EncodedResource] {
+        switch type {
+        case .route: virtualHostDiscovery ? config.discoveredRoutes : config[.route]
+        case .virtualHost: virtualHostDiscovery ? config[.virtualHost] : [:]
+        default: config[type]
+        }
     }
 
-    private mutating func response(for type: XDSType, force: Set<String>, reportMissing: Set<String>) -> DeltaDiscoveryResponse? {
+    /// The virtual hosts of some route configurations.
+    private func virtualHostNames(in routes: Set<String>) -> Set<String> {
+        guard !routes.isEmpty else { return [] }
+        return Set(available(.virtualHost).keys.filter { name in
+            Names.splitDiscoveredVirtualHost(name).map { routes.contains($0.routeConfiguration) } ?? false
+        })
+    }
+
+    /// The names in scope for a type: all (wildcard) or the subscribed ones; `whole` when that is
+    /// every resource of the type.
+    private func inScope(_ type: XDSType, _ state: TypeState) -> (resources: [String: EncodedResource], whole: Bool) {
+        let all = available(type)
+        if type == .virtualHost { return virtualHostScope(state, all: all) }
+        // (VHDS route configurations are not summarized per class: never `whole`.)
+        if state.wildcard { return (all, !(type == .route && virtualHostDiscovery)) }
+        return (all.filter { state.names.contains($0.key) }, false)
+    }
+
+    /// VHDS: the virtual hosts of the route configurations named (all subscribed ones for the
+    /// wildcard), plus those named exactly or found for an on-demand `<route configuration>/<host>`.
+    private func virtualHostScope(_ state: TypeState, all: [String: EncodedResource]) -> (resources: [String: EncodedResource], whole: Bool) {
+        var routes = Set<String>()
+        var entries: [String] = []
+        for name in state.names {
+            if name.contains("/") { entries.append(name) } else { routes.insert(name) }
+        }
+        if state.wildcard {
+            let subscribed = types[.route].map { inScope(.route, $0).resources } ?? available(.route)
+            if entries.isEmpty, subscribed.count == available(.route).count { return (all, true) }
+            routes.formUnion(subscribed.keys)
+        }
+        var scope = all.filter { name, _ in
+            Names.splitDiscoveredVirtualHost(name).map { routes.contains($0.routeConfiguration) } ?? false
+        }
+        for entry in entries {
+            if let resolved = resolveVirtualHost(entry, in: all) { scope[resolved] = all[resolved] }
+        }
+        return (scope, false)
+    }
+
+    /// The virtual host a VHDS name stands for: the resource of that name, or for an on-demand
+    /// `<route configuration>/<host>` the route configuration's virtual host whose domains match
+    /// the host the way Envoy matches them (exact, then longest `*.suffix`, `prefix*`, then `*`).
+    func resolveVirtualHost(_ entry: String, in all: [String: EncodedResource]) -> String? {
+        if all[entry] != nil { return entry }
+        guard let (route, host) = Names.splitDiscoveredVirtualHost(entry) else { return nil }
+        let bare = host.split(separator: ":").first.map(String.init) ?? host
+        var best: (name: String, rank: Int, length: Int)?
+        for (name, resource) in all where Names.splitDiscoveredVirtualHost(name)?.routeConfiguration == route {
+            guard let virtualHost = try? Envoy_Config_Route_V3_VirtualHost(serializedBytes: resource.any.value) else { continue }
+            for domain in virtualHost.domains {
+                let match: (rank: Int, length: Int)? =
+                    if domain == host || domain == bare { (3, domain.count) }
+                    else if domain.hasPrefix("*"), domain != "*", bare.hasSuffix(domain.dropFirst()) { (2, domain.count) }
+                    else if domain.hasSuffix("*"), domain != "*", bare.hasPrefix(domain.dropLast()) { (1, domain.count) }
+                    else if domain == "*" { (0, 0) }
+                    else { nil }
+                guard let match else { continue }
+                if best == nil || (match.rank, match.length, best!.name) > (best!.rank, best!.length, name) {
+                    best = (name, match.rank, match.length)
+                }
+            }
+        }
+        return best?.name
+    }
+
+    /// A VHDS answer to a request: what changed or was newly asked for, plus the on-demand names
+    /// among `force`, each answered with an alias (resolved) or an empty resource (unknown host).
+    private mutating func virtualHostResponse(force: Set<String>) -> DeltaDiscoveryResponse? {
+        let all = available(.virtualHost)
+        var aliases: [String: [String]] = [:]
+        var unknown: [String] = []
+        var plain = force
+        for name in force where name.contains("/") && all[name] == nil {
+            plain.remove(name)
+            if let resolved = resolveVirtualHost(name, in: all) {
+                aliases[resolved, default: []].append(name)
+                plain.insert(resolved)
+            } else {
+                unknown.append(name)
+            }
+        }
+        plain.formUnion(virtualHostNames(in: Set(force.filter { !$0.contains("/") })))
+        return response(for: .virtualHost, force: plain, reportMissing: [], aliases: aliases, unknown: unknown.sorted())
+    }
+
+    private mutating func response(for type: XDSType, force: Set<String>, reportMissing: Set<String>,
+                                   aliases: [String: [String]] = [:], unknown: [String] = []) -> DeltaDiscoveryResponse? {
         guard var state = types[type] else { return nil }
-        let scope = inScope(type, state)
+        // The type's content is what it was at the last answer and the subscription did not change
+        // since: nothing to compare, nothing to send.
+        let typeVersion = config.fullVersion[type]
+        if let typeVersion, force.isEmpty, reportMissing.isEmpty, unknown.isEmpty, state.syncedTo == typeVersion { return nil }
+        if force.isEmpty, reportMissing.isEmpty, unknown.isEmpty, let changed = changedSincePrevious(type, state) {
+            guard !changed.isEmpty, var updated = types[type] else { return nil }
+            return respond(type, state: &updated, resources: changed, removed: [], version: typeVersion ?? "")
+        }
+        let (scope, whole) = inScope(type, state)
+        let fullVersion = whole ? typeVersion : nil
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
-        for (name, resource) in scope.sorted(by: { $0.key < $1.key }) where state.known[name] != resource.version || force.contains(name) {
+        for (name, resource) in scope where state.known[name] != resource.version || force.contains(name) {
             var wrapped = Envoy_Service_Discovery_V3_Resource()
             wrapped.name = name
             wrapped.version = resource.version
             wrapped.resource = resource.any
+            wrapped.aliases = aliases[name] ?? []
             resources.append(wrapped)
             state.known[name] = resource.version
         }
+        resources.sort { $0.name < $1.name }
+        for name in unknown {
+            // An on-demand host no virtual host serves: name and alias, no resource (Envoy's VHDS docs).
+            var wrapped = Envoy_Service_Discovery_V3_Resource()
+            wrapped.name = name
+            wrapped.aliases = [name]
+            resources.append(wrapped)
+        }
+        state.syncedTo = typeVersion
         var removed = state.known.keys.filter { scope[$0] == nil }.sorted()
         for name in removed { state.known.removeValue(forKey: name) }
         removed += reportMissing.filter { scope[$0] == nil && !removed.contains($0) }.sorted()
@@ -133,15 +292,49 @@ public struct DeltaStream: Sendable {
             types[type] = state
             return nil
         }
+        return respond(type, state: &state, resources: resources, removed: removed,
+                       version: fullVersion ?? EncodedConfig.version(of: Array(scope.values)))
+    }
+
+    private mutating func respond(_ type: XDSType, state: inout TypeState, resources: [Envoy_Service_Discovery_V3_Resource],
+                                  removed: [String], version: String) -> DeltaDiscoveryResponse {
         nonceCounter += 1
         var response = DeltaDiscoveryResponse()
         response.typeURL = type.typeURL
         response.nonce = String(nonceCounter)
-        response.systemVersionInfo = EncodedConfig.version(of: Array(scope.values))
+        response.systemVersionInfo = version
         response.resources = resources
         response.removedResources = removed
         state.sentNonce = response.nonce
         types[type] = state
         return response
+    }
+
+    /// During a push, when the client was in sync with the previous config, the new config was
+    /// derived from it and nothing was removed: the changed resources in scope that the client lacks
+    /// (marked as sent), without comparing every resource. Nil when that is not known.
+    private mutating func changedSincePrevious(_ type: XDSType, _ state: TypeState) -> [Envoy_Service_Discovery_V3_Resource]? {
+        guard let previous = previousConfig, let synced = state.syncedTo, synced == previous.fullVersion[type],
+              let changed = config.changedNames(type, since: previous) else { return nil }
+        let before = previous[type]
+        guard before.count + changed.count(where: { before[$0] == nil }) == config[type].count else { return nil }
+        // VHDS: only when the scope is every virtual host (otherwise it is computed per name).
+        if type == .virtualHost, !inScope(type, state).whole { return nil }
+        let covers: (String) -> Bool = state.wildcard || type == .virtualHost ? { _ in true } : { state.names.contains($0) }
+        let available = available(type)
+        var state = state
+        var resources: [Envoy_Service_Discovery_V3_Resource] = []
+        for name in changed.sorted() where covers(name) {
+            guard let resource = available[name], state.known[name] != resource.version else { continue }
+            var wrapped = Envoy_Service_Discovery_V3_Resource()
+            wrapped.name = name
+            wrapped.version = resource.version
+            wrapped.resource = resource.any
+            resources.append(wrapped)
+            state.known[name] = resource.version
+        }
+        state.syncedTo = config.fullVersion[type]
+        types[type] = state
+        return resources
     }
 }

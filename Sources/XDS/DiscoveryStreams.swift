@@ -32,6 +32,10 @@ public struct DiscoveryStreams: Sendable {
         var id: String
         var proxy: Proxy
         var logger: Logger
+        /// Whether a delta ADS stream of this proxy serves routes over VHDS (`SWIFTPILOT_VHDS`).
+        var virtualHostDiscovery: Bool
+        /// ADS (every type on one stream) rather than a per-type service.
+        var aggregated: Bool
     }
 
     /// The proxy named by the first request of a stream, or a gRPC `INVALID_ARGUMENT` saying what is wrong.
@@ -46,9 +50,20 @@ public struct DiscoveryStreams: Sendable {
         }
     }
 
+    /// The proxy's `SWIFTPILOT_VHDS` node metadata (default on), or a gRPC `INVALID_ARGUMENT` saying what is wrong.
+    static func virtualHostDiscovery(of node: Envoy_Config_Core_V3_Node?) throws -> Bool {
+        guard let node else { return true }
+        do {
+            return try node.virtualHostDiscovery
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "\(error)")
+        }
+    }
+
     /// Runs one stream: `node` reads the node of a request, `handle`/`push` drive the protocol, `write` sends.
     private func run<Request: Sendable, Response: Sendable>(
         transport: String,
+        aggregated: Bool,
         requests: RPCAsyncSequence<Request, any Error>,
         node: @escaping @Sendable (Request) -> Envoy_Config_Core_V3_Node?,
         handle: @escaping (Request, Connection, ConfigGeneration) throws -> [Response],
@@ -64,7 +79,9 @@ public struct DiscoveryStreams: Sendable {
                     break loop
                 case .request(let request):
                     if connection == nil {
-                        connection = open(try Self.proxy(from: node(request)), nodeID: node(request)?.id ?? "", transport: transport)
+                        let first = node(request)
+                        connection = open(try Self.proxy(from: first), nodeID: first?.id ?? "", transport: transport,
+                                          virtualHostDiscovery: try Self.virtualHostDiscovery(of: first), aggregated: aggregated)
                     }
                     guard let connection else { break loop }
                     activity.add(1)
@@ -100,17 +117,20 @@ public struct DiscoveryStreams: Sendable {
         _: Protocol.Type, transport: String, requests: RPCAsyncSequence<Protocol.Request, any Error>,
         writer: RPCWriter<Protocol.Response>, fixedType: XDSType?
     ) async throws {
-        nonisolated(unsafe) var stream = Protocol()
+        // Made with the first request, which names the proxy.
+        nonisolated(unsafe) var stream: Protocol?
         try await run(
-            transport: transport, requests: requests, node: { $0.hasNode ? $0.node : nil },
+            transport: transport, aggregated: fixedType == nil, requests: requests, node: { $0.hasNode ? $0.node : nil },
             handle: { request, connection, generation in
                 var request = request
                 if let fixedType { request.typeURL = fixedType.typeURL }
-                let responses = stream.handle(request, config: generation.config(for: connection.proxy))
-                record(stream.events, connection: connection, generation: generation)
+                connection.logger.debug("request", metadata: request.logMetadata)
+                if stream == nil { stream = Protocol(serving: connection) }
+                let responses = stream!.handle(request, config: generation.config(for: connection.proxy))
+                record(stream!.events, connection: connection, generation: generation)
                 return responses
             },
-            push: { connection, generation in stream.push(config: generation.config(for: connection.proxy)) },
+            push: { connection, generation in stream?.push(config: generation.config(for: connection.proxy)) ?? [] },
             write: { response, connection, generation in
                 try await writer.write(response)
                 sent(type: response.typeURL, version: response.reportedVersion, nonce: response.nonce, count: response.resourceCount,
@@ -120,7 +140,7 @@ public struct DiscoveryStreams: Sendable {
 
     // MARK: - Bookkeeping
 
-    private func open(_ proxy: Proxy, nodeID: String, transport: String) -> Connection {
+    private func open(_ proxy: Proxy, nodeID: String, transport: String, virtualHostDiscovery: Bool, aggregated: Bool) -> Connection {
         let id = "\(nodeID)-\(connectionCounter.next())"
         var logger = self.logger
         logger[metadataKey: "proxy"] = "\(id)"
@@ -129,7 +149,7 @@ public struct DiscoveryStreams: Sendable {
         status.register(entry, proxy: proxy)
         metrics.connected(+1)
         logger.info("proxy connected", metadata: ["kind": "\(proxy.kind)", "namespace": "\(proxy.namespace)", "transport": "\(transport)"])
-        return Connection(id: id, proxy: proxy, logger: logger)
+        return Connection(id: id, proxy: proxy, logger: logger, virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
     }
 
     private func close(_ connection: Connection) {
@@ -200,7 +220,8 @@ public struct DiscoveryStreams: Sendable {
 protocol DiscoveryProtocol: Sendable {
     associatedtype Request: DiscoveryRequestMessage
     associatedtype Response: DiscoveryResponseMessage
-    init()
+    /// A stream for the connection's proxy.
+    init(serving connection: DiscoveryStreams.Connection)
     var events: [SotWStream.Event] { get }
     mutating func handle(_ request: Request, config: EncodedConfig) -> [Response]
     mutating func push(config: EncodedConfig) -> [Response]
@@ -210,6 +231,8 @@ protocol DiscoveryRequestMessage: Sendable {
     var node: Envoy_Config_Core_V3_Node { get }
     var hasNode: Bool { get }
     var typeURL: String { get set }
+    /// Type, nonce and subscription, for the debug log.
+    var logMetadata: Logger.Metadata { get }
 }
 
 protocol DiscoveryResponseMessage: Sendable {
@@ -221,10 +244,29 @@ protocol DiscoveryResponseMessage: Sendable {
     var byteCount: Int { get }
 }
 
-extension SotWStream: DiscoveryProtocol {}
-extension DeltaStream: DiscoveryProtocol {}
-extension DiscoveryRequest: DiscoveryRequestMessage {}
-extension DeltaDiscoveryRequest: DiscoveryRequestMessage {}
+extension SotWStream: DiscoveryProtocol {
+    init(serving connection: DiscoveryStreams.Connection) { self.init() }
+}
+
+extension DeltaStream: DiscoveryProtocol {
+    /// VHDS needs delta over ADS (the route configuration names `ads` as its VHDS source) and an
+    /// Envoy (proxyless gRPC has no VHDS).
+    init(serving connection: DiscoveryStreams.Connection) {
+        self.init(virtualHostDiscovery: connection.aggregated && connection.virtualHostDiscovery && !connection.proxy.isProxylessGRPC)
+    }
+}
+extension DiscoveryRequest: DiscoveryRequestMessage {
+    var logMetadata: Logger.Metadata {
+        ["type": "\(typeURL)", "nonce": "\(responseNonce)", "version": "\(versionInfo)", "names": "\(resourceNames)"]
+    }
+}
+
+extension DeltaDiscoveryRequest: DiscoveryRequestMessage {
+    var logMetadata: Logger.Metadata {
+        ["type": "\(typeURL)", "nonce": "\(responseNonce)", "subscribe": "\(resourceNamesSubscribe)",
+         "unsubscribe": "\(resourceNamesUnsubscribe)", "initialVersions": "\(initialResourceVersions.count)"]
+    }
+}
 
 extension DiscoveryResponse: DiscoveryResponseMessage {
     var reportedVersion: String { versionInfo }

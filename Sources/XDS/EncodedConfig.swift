@@ -60,13 +60,20 @@ public struct EncodedConfig: Sendable {
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
     /// set's storage instead of holding its own copy of thousands of names.
     public private(set) var names: [XDSType: Set<String>] = [:]
+    /// The route configurations as served with VHDS: no inline virtual hosts, `vhds` over ADS.
+    /// Their virtual hosts are the `.virtualHost` resources. Only delta ADS streams to Envoy use
+    /// these; every other stream gets `resources[.route]`.
+    public private(set) var discoveredRoutes: [String: EncodedResource] = [:]
 
     public init(_ config: ProxyConfig) {
+        let discovery = Self.virtualHostDiscovery(config.routes)
+        discoveredRoutes = discovery.routes
         resources = [
             .cluster: Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) }),
             .endpoint: Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }),
             .listener: Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) }),
             .route: Self.index(config.routes.map { EncodedResource(name: $0.name, message: $0) }),
+            .virtualHost: discovery.virtualHosts,
         ]
     }
 
@@ -93,6 +100,9 @@ public struct EncodedConfig: Sendable {
         }
         if let routes = update.routes {
             replace(.route, with: routes.map { EncodedResource(name: $0.name, message: $0) }, all: true)
+            let discovery = Self.virtualHostDiscovery(routes)
+            next.discoveredRoutes = discovery.routes
+            replace(.virtualHost, with: Array(discovery.virtualHosts.values), all: true)
         }
         next.id = Self.nextID()
         next.derivation = (id, changed)
@@ -104,6 +114,14 @@ public struct EncodedConfig: Sendable {
         sorted[type] = list
         fullVersion[type] = Self.version(ofSorted: list)
         names[type] = Set(list.map(\.name))
+    }
+
+    /// The VHDS form of route configurations: the configurations without virtual hosts, and the
+    /// virtual hosts as resources of their own.
+    static func virtualHostDiscovery(_ routes: [RouteConfiguration]) -> (routes: [String: EncodedResource], virtualHosts: [String: EncodedResource]) {
+        let split = routes.map(RouteBuilder.virtualHostDiscovery)
+        return (index(split.map { EncodedResource(name: $0.routeConfiguration.name, message: $0.routeConfiguration) }),
+                index(split.flatMap { $0.virtualHosts.map { EncodedResource(name: $0.name, message: $0) } }))
     }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {

@@ -24,3 +24,30 @@ extension Proxy {
                       generator: string("GENERATOR"), clusterID: string("CLUSTER_ID") ?? node.cluster, locality: locality)
     }
 }
+
+extension Envoy_Config_Core_V3_Node {
+    /// Node metadata `SWIFTPILOT_VHDS` (`"true"`/`"false"` or a bool): whether routes reach this
+    /// proxy over VHDS when it speaks delta ADS. Absent means on.
+    public var virtualHostDiscovery: Bool {
+        get throws(NodeMetadataError) {
+            switch metadata.fields[Self.virtualHostDiscoveryKey]?.kind {
+            case nil: return true
+            case .boolValue(let value)?: return value
+            case .stringValue(let value)? where ["true", "false"].contains(value.lowercased()): return value.lowercased() == "true"
+            case let other?:
+                throw NodeMetadataError(key: Self.virtualHostDiscoveryKey, value: "\(other)",
+                                        expected: "\"true\" or \"false\" (VHDS is on by default for delta ADS; \"false\" sends whole route configurations)")
+            }
+        }
+    }
+
+    public static let virtualHostDiscoveryKey = "SWIFTPILOT_VHDS"
+}
+
+/// A node metadata value SwiftPilot cannot read.
+public struct NodeMetadataError: Error, CustomStringConvertible, Sendable {
+    public var key: String
+    public var value: String
+    public var expected: String
+    public var description: String { "node metadata \(key) is \(value); expected \(expected)" }
+}

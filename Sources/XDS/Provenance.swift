@@ -1,4 +1,5 @@
 import Mesh
+import Translation
 import Snapshot
 
 /// Which Istio objects produced an Envoy resource, so a rejected resource can be traced back to
@@ -25,6 +26,16 @@ public enum Provenance {
                 if names.contains(where: boundNames.contains) { keys.insert(resource.key) }
             }
             return keys
+        case .virtualHost:
+            // `<route configuration>/<host>:<port>`: the route configuration's gateways, and the
+            // VirtualServices that name the host.
+            guard let (routeConfiguration, entry) = Names.splitDiscoveredVirtualHost(name) else { return [] }
+            let host = entry.split(separator: ":").first.map(String.init) ?? entry
+            return sources(of: .route, name: routeConfiguration, for: proxy, in: model).filter { key in
+                guard let resource = model.virtualServices.first(where: { $0.key == key }),
+                      case .virtualService(let service) = resource.spec else { return true }
+                return service.hosts.contains(host)
+            }
         }
     }
 

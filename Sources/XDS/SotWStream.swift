@@ -55,7 +55,7 @@ public struct SotWStream: Sendable {
     public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [DiscoveryResponse] {
         self.config = config
         events.removeAll()
-        guard let type = XDSType(rawValue: request.typeURL) else {
+        guard let type = XDSType(rawValue: request.typeURL), !type.isDeltaOnly else {
             events.append(.unknownType(request.typeURL))
             return []
         }

@@ -6,7 +6,7 @@ import Translation
 @testable import XDS
 
 /// A snapshot of some Istio YAML (decoding must succeed).
-private func snapshot(_ yaml: String, version: UInt64 = 1) -> Snapshot {
+func snapshot(_ yaml: String, version: UInt64 = 1) -> Snapshot {
     let decoded = IstioYAML.decode(yaml, file: "test.yaml")
     #expect(decoded.errors.isEmpty, "\(decoded.errors)")
     var byKind: [ConfigKind: SnapshotUpdate.Change] = [:]
@@ -14,7 +14,7 @@ private func snapshot(_ yaml: String, version: UInt64 = 1) -> Snapshot {
     return Snapshot.empty.applying(SnapshotUpdate(byKind)).snapshot
 }
 
-private func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v2Weight: Int = 3,
+func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v2Weight: Int = 3,
                   subsetLabel: String = "v2", dnsAddress: String = "db.example.com") -> String {
     """
     apiVersion: networking.istio.io/v1
