@@ -53,7 +53,19 @@ public final class ConfigAggregator: Sendable {
     /// Resources that fail Istio's validation are dropped and recorded; the rest applies.
     @discardableResult
     public func replace(source: String, kind: ConfigKind, with delivered: [ConfigResource]) -> SnapshotDiff {
-        let (resources, problems) = ConfigValidator.partition(delivered)
+        // What this source delivered before and passed validation is not validated again.
+        let accepted = state.withLock { $0.perSource[source]?[kind] ?? [:] }
+        var unchanged: [ConfigResource] = []
+        var changed: [ConfigResource] = []
+        for resource in delivered {
+            if let before = accepted[resource.key.resourceName], before.hasSameContent(as: resource) {
+                unchanged.append(resource)
+            } else {
+                changed.append(resource)
+            }
+        }
+        var (resources, problems) = ConfigValidator.partition(changed)
+        resources += unchanged
         recordRejections(source: source, scope: "validate:\(kind)", problems)
         return update(source: source, kinds: [kind]) { collections in
             var map: [String: ConfigResource] = [:]

@@ -23,6 +23,8 @@ public final class XDSConfigSink: Sendable {
     let aggregator: ConfigAggregator
     let logger: Logger
     private let received = Mutex<[ConfigKind: [String: [ConfigResource]]]>([:])
+    /// Per type URL, the resources of its last response by envelope bytes (see ``MCPEnvelope``).
+    private let decodedByTypeURL = Mutex<[String: [Data: ConfigResource]]>([:])
 
     public init(id: String, connection: SourceConnection, aggregator: ConfigAggregator, revision: String? = nil,
                 logger: Logger = Logger(label: "swiftpilot.mcp")) {
@@ -129,7 +131,10 @@ public final class XDSConfigSink: Sendable {
         }
         let location = "\(id) \(response.typeURL) version \(response.versionInfo)"
         do {
-            let (resources, errors) = try MCPEnvelope.decode(response.resources, kind: kind, location: location, origin: id, revision: revision)
+            var cache = decodedByTypeURL.withLock { $0[response.typeURL] ?? [:] }
+            let (resources, errors) = try MCPEnvelope.decode(response.resources, kind: kind, location: location, origin: id,
+                                                             revision: revision, reusing: &cache)
+            decodedByTypeURL.withLock { $0[response.typeURL] = cache }
             aggregator.recordRejections(source: id, scope: "decode:\(response.typeURL)", errors)
             let union = received.withLock { received -> [ConfigResource] in
                 received[kind, default: [:]][response.typeURL] = resources

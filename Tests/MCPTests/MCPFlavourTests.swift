@@ -183,6 +183,48 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
         #expect(sink.handle(meshConfig) == nil, "MeshConfig is not ACKed, as istiod does")
     }
 
+    @Test func reDecodingReusesUnchangedEnvelopesAndDecodesChangedOnes() throws {
+        var cache: [Data: ConfigResource] = [:]
+        let first = [service("a"), service("b"), service("c")].map(MCPEnvelope.pack)
+        let decodedFirst = try MCPEnvelope.decode(first, kind: .serviceEntry, location: "t", origin: "x", reusing: &cache)
+        #expect(decodedFirst.resources.map(\.key.name) == ["a", "b", "c"] && cache.count == 3)
+        // b changes, c goes away, d arrives; a comes from the cache.
+        var broken = MCPEnvelope.pack(service("e"))
+        broken.value = Data([0xff, 0xff])
+        let second = [first[0], MCPEnvelope.pack(service("b", port: 81)), MCPEnvelope.pack(service("d")), broken]
+        #expect(throws: MCPEnvelope.EnvelopeError.self) {
+            try MCPEnvelope.decode(second, kind: .serviceEntry, location: "t", origin: "x", reusing: &cache)
+        }
+        #expect(cache.count == 3, "a failed decode leaves the cache as it was")
+        let decodedSecond = try MCPEnvelope.decode(Array(second.prefix(3)), kind: .serviceEntry, location: "t", origin: "x", reusing: &cache)
+        let fresh = try MCPEnvelope.decode(Array(second.prefix(3)), kind: .serviceEntry, location: "t", origin: "x")
+        #expect(decodedSecond.resources == fresh.resources)
+        let ports = decodedSecond.resources.map { resource -> UInt32? in
+            guard case .serviceEntry(let entry) = resource.spec else { return nil }
+            return entry.ports.first?.number
+        }
+        #expect(ports == [80, 81, 80])
+        #expect(Set(cache.values.map(\.key.name)) == ["a", "b", "d"], "the cache holds this response's resources only")
+    }
+
+    @Test func resourcesDeliveredAgainUnchangedAreNotValidatedAgainButInvalidOnesStayRejected() {
+        let store = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["x"])
+        var invalid = ServiceEntry()
+        invalid.hosts = []
+        let bad = ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: "bad"), spec: .serviceEntry(invalid))
+        var counts: [Int] = []
+        for _ in 0..<2 {
+            aggregator.replace(source: "x", kind: .serviceEntry, with: [service("a"), bad])
+            #expect(names(store) == ["a"])
+            #expect(Set(aggregator.rejections.map(\.error.resource)) == ["ServiceEntry ns/bad"])
+            counts.append(aggregator.rejections.count)
+        }
+        #expect(counts[0] > 0 && counts[0] == counts[1], "the same problems, reported once each time")
+        aggregator.replace(source: "x", kind: .serviceEntry, with: [service("a", port: 0)])
+        #expect(names(store).isEmpty, "a changed resource is validated again (port 0 is invalid)")
+    }
+
     @Test func sourceURLOptionsAreParsedAndBadOnesNamed() throws {
         let connection = try SourceConnection(url: "xds://h:1?versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example",
                                               authority: "h:1", query: "versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example")
