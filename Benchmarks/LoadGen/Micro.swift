@@ -68,6 +68,43 @@ struct Micro: AsyncParsableCommand {
             let editedRoute = changed(workload.virtualService(0, marker: "micro-edit"))
             let (endpointGenerationMS, _) = time { ConfigGeneration(snapshot: movedEndpoint, previous: base).config(for: proxy) }
             let (routeGenerationMS, _) = time { ConfigGeneration(snapshot: editedRoute, previous: base).config(for: proxy) }
+            // Per-proxy cold sync in the state machines (requests as Envoy sends them, each response
+            // ACKed) and serializing what they send: state of the world vs delta with VHDS.
+            let sotwSubscriptions: [(XDSType, [String])] = [(.cluster, []), (.endpoint, Array(encoded[.endpoint].keys)), (.listener, []), (.route, Array(encoded[.route].keys))]
+            let (sotwSyncMS, sotwResponses) = time { () -> [DiscoveryResponse] in
+                var sotw = SotWStream()
+                return sotwSubscriptions.flatMap { type, names -> [DiscoveryResponse] in
+                    var request = DiscoveryRequest()
+                    request.typeURL = type.typeURL
+                    request.resourceNames = names
+                    let responses = sotw.handle(request, config: encoded)
+                    for response in responses {
+                        request.typeURL = response.typeURL
+                        request.responseNonce = response.nonce
+                        request.versionInfo = response.versionInfo
+                        _ = sotw.handle(request, config: encoded)
+                    }
+                    return responses
+                }
+            }
+            let (deltaSyncMS, deltaResponses) = time { () -> [DeltaDiscoveryResponse] in
+                var delta = DeltaStream(virtualHostDiscovery: true)
+                return (sotwSubscriptions + [(.virtualHost, [])]).flatMap { type, names -> [DeltaDiscoveryResponse] in
+                    var request = DeltaDiscoveryRequest()
+                    request.typeURL = type.typeURL
+                    request.resourceNamesSubscribe = names
+                    let responses = delta.handle(request, config: encoded)
+                    for response in responses {
+                        var ack = DeltaDiscoveryRequest()
+                        ack.typeURL = response.typeURL
+                        ack.responseNonce = response.nonce
+                        _ = delta.handle(ack, config: encoded)
+                    }
+                    return responses
+                }
+            }
+            let (sotwSerializeMS, sotwBytes) = time { sotwResponses.reduce(0) { $0 + ((try? $1.serializedBytes() as [UInt8])?.count ?? 0) } }
+            let (deltaSerializeMS, deltaBytes) = time { deltaResponses.reduce(0) { $0 + ((try? $1.serializedBytes() as [UInt8])?.count ?? 0) } }
             let label = "\(size) services"
             report.add(Row(benchmark: "micro \(label)", metric: "resources", value: sizes.joined(separator: "; ")))
             report.add(Row(benchmark: "micro \(label)", metric: "MeshModel(snapshot:)", value: String(format: "%.1f ms", modelMS), numbers: ["ms": modelMS]))
@@ -83,6 +120,10 @@ struct Micro: AsyncParsableCommand {
             report.add(Row(benchmark: "micro \(label)", metric: "SotWStream.push with unchanged config, per proxy (× proxies per generation)",
                            value: String(format: "%.2f ms per proxy = %.1f s per 1,000 proxies; of which EncodedConfig.version(of:) over all types %.2f ms", noopPushMS, noopPushMS, versionMS),
                            numbers: ["noopPush": noopPushMS, "version": versionMS]))
+            report.add(Row(benchmark: "micro \(label)", metric: "cold sync of one proxy, state machine + serializing its responses: SotW / delta with VHDS",
+                           value: String(format: "%.1f + %.1f ms (%@) / %.1f + %.1f ms (%@)", sotwSyncMS, sotwSerializeMS, megabytes(sotwBytes),
+                                         deltaSyncMS, deltaSerializeMS, megabytes(deltaBytes)),
+                           numbers: ["sotwSync": sotwSyncMS, "sotwSerialize": sotwSerializeMS, "deltaSync": deltaSyncMS, "deltaSerialize": deltaSerializeMS]))
         }
         try report.write(to: out, name: name)
     }

@@ -167,6 +167,16 @@ public struct DeltaStream: Sendable {
         }
     }
 
+    /// ``available(_:)`` sorted by name: the class's list, computed once per config (VHDS route
+    /// configurations, a handful, are sorted here).
+    private func sortedAvailable(_ type: XDSType) -> [EncodedResource] {
+        switch type {
+        case .route where virtualHostDiscovery: config.discoveredRoutes.values.sorted { $0.name < $1.name }
+        case .virtualHost where !virtualHostDiscovery: []
+        default: config.sorted[type] ?? []
+        }
+    }
+
     /// The virtual hosts of some route configurations.
     private func virtualHostNames(in routes: Set<String>) -> Set<String> {
         guard !routes.isEmpty else { return [] }
@@ -266,17 +276,15 @@ public struct DeltaStream: Sendable {
         }
         let (scope, whole) = inScope(type, state)
         let fullVersion = whole ? typeVersion : nil
+        // In name order without sorting per proxy: the class's sorted list, narrowed to the scope.
+        let ordered = whole ? sortedAvailable(type) : sortedAvailable(type).filter { scope[$0.name] != nil }
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
-        for (name, resource) in scope where state.known[name] != resource.version || force.contains(name) {
-            var wrapped = Envoy_Service_Discovery_V3_Resource()
-            wrapped.name = name
-            wrapped.version = resource.version
-            wrapped.resource = resource.any
-            wrapped.aliases = aliases[name] ?? []
+        for resource in ordered where state.known[resource.name] != resource.version || force.contains(resource.name) {
+            var wrapped = resource.deltaResource
+            if let names = aliases[resource.name] { wrapped.aliases = names }
             resources.append(wrapped)
-            state.known[name] = resource.version
+            state.known[resource.name] = resource.version
         }
-        resources.sort { $0.name < $1.name }
         for name in unknown {
             // An on-demand host no virtual host serves: name and alias, no resource (Envoy's VHDS docs).
             var wrapped = Envoy_Service_Discovery_V3_Resource()
@@ -293,7 +301,7 @@ public struct DeltaStream: Sendable {
             return nil
         }
         return respond(type, state: &state, resources: resources, removed: removed,
-                       version: fullVersion ?? EncodedConfig.version(of: Array(scope.values)))
+                       version: fullVersion ?? EncodedConfig.version(ofSorted: ordered))
     }
 
     private mutating func respond(_ type: XDSType, state: inout TypeState, resources: [Envoy_Service_Discovery_V3_Resource],
@@ -326,11 +334,7 @@ public struct DeltaStream: Sendable {
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
         for name in changed.sorted() where covers(name) {
             guard let resource = available[name], state.known[name] != resource.version else { continue }
-            var wrapped = Envoy_Service_Discovery_V3_Resource()
-            wrapped.name = name
-            wrapped.version = resource.version
-            wrapped.resource = resource.any
-            resources.append(wrapped)
+            resources.append(resource.deltaResource)
             state.known[name] = resource.version
         }
         state.syncedTo = config.fullVersion[type]

@@ -13,15 +13,25 @@ public struct EncodedResource: Sendable, Equatable {
     /// Content hash of the bytes; also the per-resource version in delta xDS.
     public var hash: UInt64
 
+    /// ``hash`` as a string, computed once.
+    public let version: String
+    /// The resource as a delta response carries it (name, version, resource), built once and
+    /// shared by every delta stream that sends it.
+    public let deltaResource: Envoy_Service_Discovery_V3_Resource
+
     public init(name: String, message: any SwiftProtobuf.Message) {
         self.name = name
         self.any = Packing.any(message)
         var hasher = FNV1a()
         hasher.combine(any.value)
         self.hash = hasher.value
+        version = String(hash, radix: 16)
+        var wrapped = Envoy_Service_Discovery_V3_Resource()
+        wrapped.name = name
+        wrapped.version = version
+        wrapped.resource = any
+        deltaResource = wrapped
     }
-
-    public var version: String { String(hash, radix: 16) }
 }
 
 /// The encoded resources of one proxy class, per type and name.
