@@ -66,7 +66,8 @@ public struct DeltaStream: Sendable {
             events.append(.unknownType(request.typeURL))
             return []
         }
-        var state = types[type] ?? TypeState()
+        // Out of `types` while it changes (see ``response(for:force:reportMissing:aliases:unknown:)``).
+        var state = types.removeValue(forKey: type) ?? TypeState()
         let first = !state.subscribed
         state.subscribed = true
         if first {
@@ -92,7 +93,7 @@ public struct DeltaStream: Sendable {
         }
         let subscriptionChanged = !request.resourceNamesSubscribe.isEmpty || !request.resourceNamesUnsubscribe.isEmpty
         if subscriptionChanged { state.syncedTo = nil }
-        if !state.wildcard, type != .virtualHost {
+        if !state.wildcard, type != .virtualHost, first || subscriptionChanged {
             // The client drops what it no longer subscribes to. (VHDS names are route
             // configurations and hosts, not the virtual hosts the client holds.)
             for name in state.known.keys where !state.names.contains(name) { state.known.removeValue(forKey: name) }
@@ -265,14 +266,17 @@ public struct DeltaStream: Sendable {
 
     private mutating func response(for type: XDSType, force: Set<String>, reportMissing: Set<String>,
                                    aliases: [String: [String]] = [:], unknown: [String] = []) -> DeltaDiscoveryResponse? {
-        guard var state = types[type] else { return nil }
+        // Taken out of `types` while it changes: a copy left there would share the storage of
+        // `known` (thousands of names) and make the first write copy all of it, per proxy.
+        guard var state = types.removeValue(forKey: type) else { return nil }
+        defer { types[type] = state }
         // The type's content is what it was at the last answer and the subscription did not change
         // since: nothing to compare, nothing to send.
         let typeVersion = config.fullVersion[type]
         if let typeVersion, force.isEmpty, reportMissing.isEmpty, unknown.isEmpty, state.syncedTo == typeVersion { return nil }
-        if force.isEmpty, reportMissing.isEmpty, unknown.isEmpty, let changed = changedSincePrevious(type, state) {
-            guard !changed.isEmpty, var updated = types[type] else { return nil }
-            return respond(type, state: &updated, resources: changed, removed: [], version: typeVersion ?? "")
+        if force.isEmpty, reportMissing.isEmpty, unknown.isEmpty, let changed = changedSincePrevious(type, &state) {
+            guard !changed.isEmpty else { return nil }
+            return respond(type, state: &state, resources: changed, removed: [], version: typeVersion ?? "")
         }
         let (scope, whole) = inScope(type, state)
         let fullVersion = whole ? typeVersion : nil
@@ -296,10 +300,7 @@ public struct DeltaStream: Sendable {
         var removed = state.known.keys.filter { scope[$0] == nil }.sorted()
         for name in removed { state.known.removeValue(forKey: name) }
         removed += reportMissing.filter { scope[$0] == nil && !removed.contains($0) }.sorted()
-        guard !resources.isEmpty || !removed.isEmpty else {
-            types[type] = state
-            return nil
-        }
+        guard !resources.isEmpty || !removed.isEmpty else { return nil }
         return respond(type, state: &state, resources: resources, removed: removed,
                        version: fullVersion ?? EncodedConfig.version(ofSorted: ordered))
     }
@@ -314,23 +315,22 @@ public struct DeltaStream: Sendable {
         response.resources = resources
         response.removedResources = removed
         state.sentNonce = response.nonce
-        types[type] = state
         return response
     }
 
     /// During a push, when the client was in sync with the previous config, the new config was
     /// derived from it and nothing was removed: the changed resources in scope that the client lacks
     /// (marked as sent), without comparing every resource. Nil when that is not known.
-    private mutating func changedSincePrevious(_ type: XDSType, _ state: TypeState) -> [Envoy_Service_Discovery_V3_Resource]? {
+    private func changedSincePrevious(_ type: XDSType, _ state: inout TypeState) -> [Envoy_Service_Discovery_V3_Resource]? {
         guard let previous = previousConfig, let synced = state.syncedTo, synced == previous.fullVersion[type],
               let changed = config.changedNames(type, since: previous) else { return nil }
         let before = previous[type]
         guard before.count + changed.count(where: { before[$0] == nil }) == config[type].count else { return nil }
         // VHDS: only when the scope is every virtual host (otherwise it is computed per name).
         if type == .virtualHost, !inScope(type, state).whole { return nil }
-        let covers: (String) -> Bool = state.wildcard || type == .virtualHost ? { _ in true } : { state.names.contains($0) }
+        let names = state.wildcard || type == .virtualHost ? nil : state.names
+        let covers: (String) -> Bool = { name in names?.contains(name) ?? true }
         let available = available(type)
-        var state = state
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
         for name in changed.sorted() where covers(name) {
             guard let resource = available[name], state.known[name] != resource.version else { continue }
@@ -338,7 +338,6 @@ public struct DeltaStream: Sendable {
             state.known[name] = resource.version
         }
         state.syncedTo = config.fullVersion[type]
-        types[type] = state
         return resources
     }
 }
