@@ -40,6 +40,8 @@ public struct DeltaStream: Sendable {
         /// the subscription unchanged since, a push of the same version has nothing to send
         /// (skips comparing every resource per proxy).
         var syncedTo: String?
+        /// `known` is the class's version map of the config at ``syncedTo`` (shared storage).
+        var knownIsShared = false
     }
 
     public private(set) var types: [XDSType: TypeState] = [:]
@@ -72,6 +74,7 @@ public struct DeltaStream: Sendable {
         state.subscribed = true
         if first {
             state.known = request.initialResourceVersions
+            state.knownIsShared = false
             if request.resourceNamesSubscribe.isEmpty, request.resourceNamesUnsubscribe.isEmpty { state.wildcard = true }
         }
         var newlySubscribed: Set<String> = []
@@ -96,7 +99,10 @@ public struct DeltaStream: Sendable {
         if !state.wildcard, type != .virtualHost, first || subscriptionChanged {
             // The client drops what it no longer subscribes to. (VHDS names are route
             // configurations and hosts, not the virtual hosts the client holds.)
-            for name in state.known.keys where !state.names.contains(name) { state.known.removeValue(forKey: name) }
+            for name in state.known.keys where !state.names.contains(name) {
+                state.known.removeValue(forKey: name)
+                state.knownIsShared = false
+            }
         }
         let nonce = request.responseNonce
         if !nonce.isEmpty {
@@ -300,6 +306,7 @@ public struct DeltaStream: Sendable {
         var removed = state.known.keys.filter { scope[$0] == nil }.sorted()
         for name in removed { state.known.removeValue(forKey: name) }
         removed += reportMissing.filter { scope[$0] == nil && !removed.contains($0) }.sorted()
+        shareKnownIfEqual(type, &state)
         guard !resources.isEmpty || !removed.isEmpty else { return nil }
         return respond(type, state: &state, resources: resources, removed: removed,
                        version: fullVersion ?? EncodedConfig.version(ofSorted: ordered))
@@ -318,6 +325,25 @@ public struct DeltaStream: Sendable {
         return response
     }
 
+    /// The class's name → version map of a type, when this stream serves the type's resources as
+    /// they are (VHDS route configurations differ from the class's).
+    private func sharedVersions(_ type: XDSType) -> [String: String]? {
+        if type == .route, virtualHostDiscovery { return nil }
+        if type == .virtualHost, !virtualHostDiscovery { return nil }
+        return config.versions[type]
+    }
+
+    /// Thousands of proxies of a class hold the same resources: when this client's map equals the
+    /// class's, keep the class's (one copy for all) instead of this stream's own.
+    private func shareKnownIfEqual(_ type: XDSType, _ state: inout TypeState) {
+        guard let shared = sharedVersions(type), state.known.count == shared.count, state.known == shared else {
+            state.knownIsShared = false
+            return
+        }
+        state.known = shared
+        state.knownIsShared = true
+    }
+
     /// During a push, when the client was in sync with the previous config, the new config was
     /// derived from it and nothing was removed: the changed resources in scope that the client lacks
     /// (marked as sent), without comparing every resource. Nil when that is not known.
@@ -331,11 +357,18 @@ public struct DeltaStream: Sendable {
         let names = state.wildcard || type == .virtualHost ? nil : state.names
         let covers: (String) -> Bool = { name in names?.contains(name) ?? true }
         let available = available(type)
+        // Held exactly the previous class map and gets every change: holds exactly the new one.
+        let staysShared = state.knownIsShared && changed.allSatisfy(covers) && sharedVersions(type) != nil
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
         for name in changed.sorted() where covers(name) {
             guard let resource = available[name], state.known[name] != resource.version else { continue }
             resources.append(resource.deltaResource)
-            state.known[name] = resource.version
+            if !staysShared { state.known[name] = resource.version }
+        }
+        if staysShared, let shared = sharedVersions(type) {
+            state.known = shared
+        } else {
+            state.knownIsShared = false
         }
         state.syncedTo = config.fullVersion[type]
         return resources

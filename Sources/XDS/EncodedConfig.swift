@@ -70,6 +70,9 @@ public struct EncodedConfig: Sendable {
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
     /// set's storage instead of holding its own copy of thousands of names.
     public private(set) var names: [XDSType: Set<String>] = [:]
+    /// Per type, name → version of every resource: a delta stream whose client holds exactly this
+    /// shares the map's storage instead of keeping its own.
+    public private(set) var versions: [XDSType: [String: String]] = [:]
     /// The route configurations as served with VHDS: no inline virtual hosts, `vhds` over ADS.
     /// Their virtual hosts are the `.virtualHost` resources. Only delta ADS streams to Envoy use
     /// these; every other stream gets `resources[.route]`.
@@ -124,6 +127,7 @@ public struct EncodedConfig: Sendable {
         sorted[type] = list
         fullVersion[type] = Self.version(ofSorted: list)
         names[type] = Set(list.map(\.name))
+        versions[type] = Dictionary(list.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The VHDS form of route configurations: the configurations without virtual hosts, and the

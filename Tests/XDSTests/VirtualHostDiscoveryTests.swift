@@ -234,6 +234,27 @@ private func subscribedStream(_ config: EncodedConfig, vhdsNames: [String] = ["h
         let vhds = pushed.first { $0.typeURL == XDSType.virtualHost.typeURL }
         #expect(vhds?.removedResources == ["http.8080/reviews.shop.svc.cluster.local:8080"])
     }
+
+    @Test func aClientHoldingItsClassesResourcesKeepsTheClassesVersionMapThroughDerivedPushes() {
+        let router = Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"])
+        let old = ConfigGeneration(snapshot: snapshot(mesh()))
+        let before = old.config(for: router)
+        var stream = syncedStream(before)
+        for type in [XDSType.cluster, .endpoint, .listener, .virtualHost] {
+            #expect(stream.state(type)?.knownIsShared == true, "\(type.shortName)")
+            #expect(stream.state(type)?.known == before.versions[type])
+        }
+        // VHDS route configurations are not the class's: each stream keeps its own map.
+        #expect(stream.state(.route)?.knownIsShared == false)
+
+        let next = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old)
+        let after = next.config(for: router)
+        let pushed = stream.push(config: after)
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(stream.state(.endpoint)?.knownIsShared == true)
+        #expect(stream.state(.endpoint)?.known == after.versions[.endpoint])
+        #expect(stream.state(.endpoint)?.known != before.versions[.endpoint])
+    }
 }
 
 @Suite struct VirtualHostProvenanceTests {
@@ -246,4 +267,5 @@ private func subscribedStream(_ config: EncodedConfig, vhdsNames: [String] = ["h
         let elsewhere = Provenance.sources(of: .virtualHost, name: "http.8080/other.example.com:8080", for: router, in: model)
         #expect(elsewhere == [ConfigKey(kind: .gateway, namespace: "istio-system", name: "gw")])
     }
+
 }
