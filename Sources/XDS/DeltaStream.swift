@@ -306,7 +306,9 @@ public struct DeltaStream: Sendable {
         var removed = state.known.keys.filter { scope[$0] == nil }.sorted()
         for name in removed { state.known.removeValue(forKey: name) }
         removed += reportMissing.filter { scope[$0] == nil && !removed.contains($0) }.sorted()
-        shareKnownIfEqual(type, &state)
+        // Answers to requests (first syncs, subscription changes) look for sharing; pushes that
+        // took this path keep their own map rather than comparing every entry per proxy.
+        if previousConfig == nil { shareKnownIfEqual(type, &state) } else { state.knownIsShared = false }
         guard !resources.isEmpty || !removed.isEmpty else { return nil }
         return respond(type, state: &state, resources: resources, removed: removed,
                        version: fullVersion ?? EncodedConfig.version(ofSorted: ordered))
