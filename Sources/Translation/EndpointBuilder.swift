@@ -14,17 +14,16 @@ public enum EndpointBuilder {
 
     /// The assignment of one `outbound|port|subset|host` cluster (only the name when unknown or empty).
     public static func loadAssignment(clusterName: String, in model: MeshModel, proxy: Proxy) -> ClusterLoadAssignment {
-        let parts = clusterName.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 4, let portNumber = UInt32(parts[1]), let service = model.services[parts[3]],
-              let port = service.port(number: portNumber), service.resolution == .staticEndpoints else {
+        guard let parts = Names.outboundClusterParts(clusterName), let service = model.services[parts.host],
+              let port = service.port(number: parts.port), service.resolution == .staticEndpoints else {
             var empty = ClusterLoadAssignment()
             empty.clusterName = clusterName
             return empty
         }
         let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
         var subset: Istio_Networking_V1alpha3_Subset?
-        if !parts[2].isEmpty {
-            subset = rule?.subsets.first { $0.name == parts[2] }
+        if !parts.subset.isEmpty {
+            subset = rule?.subsets.first { $0.name == parts.subset }
             if subset == nil {
                 var empty = ClusterLoadAssignment()
                 empty.clusterName = clusterName
@@ -32,7 +31,7 @@ public enum EndpointBuilder {
             }
         }
         let endpoints = selected(service.endpoints, subset: subset).filter(\.hasIPAddress)
-        guard let policy = rule?.trafficPolicy(port: portNumber, subset: parts[2]) else {
+        guard let policy = rule?.trafficPolicy(port: parts.port, subset: parts.subset) else {
             return loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port)
         }
         return loadAssignment(clusterName: clusterName, endpoints: endpoints, port: port, policy: policy, proxy: proxy)

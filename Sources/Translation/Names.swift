@@ -11,10 +11,11 @@ public enum Names {
         "outbound|\(port)|\(subset)|\(host)"
     }
 
-    /// The host of an `outbound|<port>|<subset>|<host>` cluster name.
-    public static func host(ofCluster name: String) -> String? {
-        let parts = name.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "outbound" ? String(parts[3]) : nil
+    /// The parts of an `outbound|<port>|<subset>|<host>` cluster name; nil for other names.
+    public static func outboundClusterParts(_ name: String) -> (port: UInt32, subset: String, host: String)? {
+        let parts = name.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "outbound", let port = UInt32(parts[1]) else { return nil }
+        return (port, String(parts[2]), String(parts[3]))
     }
 
     /// `<bind>_<port>`, e.g. `0.0.0.0_8080`.

@@ -34,7 +34,7 @@ public enum Translator {
         var update = Update()
         if !change.endpointHosts.isEmpty {
             update.endpoints = edsClusters.filter { name in
-                Names.host(ofCluster: name).map(change.endpointHosts.contains) ?? false
+                Names.outboundClusterParts(name).map { change.endpointHosts.contains($0.host) } ?? false
             }.map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
         }
         if change.routing {

@@ -8,9 +8,8 @@ public enum Provenance {
     public static func sources(of type: XDSType, name: String, for proxy: Proxy, in model: MeshModel) -> Set<ConfigKey> {
         switch type {
         case .cluster, .endpoint:
-            let parts = name.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 4 else { return [] }
-            return serviceSources(host: parts[3], proxy: proxy, model: model)
+            guard let parts = Names.outboundClusterParts(name) else { return [] }
+            return serviceSources(host: parts.host, proxy: proxy, model: model)
         case .listener:
             guard let port = name.split(separator: "_").last.flatMap({ UInt32($0) }) else { return [] }
             return Set(gateways(port: port, proxy: proxy, model: model))
