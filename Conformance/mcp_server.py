@@ -57,12 +57,23 @@ NETWORKING_GROUP = "networking.istio.io"
 NETWORKING_VERSIONS = ("v1alpha3", "v1beta1", "v1")
 KINDS = ("ServiceEntry", "WorkloadEntry", "WorkloadGroup", "DestinationRule", "Gateway", "VirtualService",
          "Sidecar", "EnvoyFilter")
+SECURITY_GROUP = "security.istio.io"
+SECURITY_VERSIONS = ("v1beta1", "v1")
+# istiod also serves the security kinds; SwiftPilot asks MCP-over-xDS sources for PeerAuthentication.
+SECURITY_KINDS = ("PeerAuthentication",)
+ALL_KINDS = KINDS + SECURITY_KINDS
 NACOS_SERVICE_ENTRY_TYPE = "networking.istio.io/v1alpha3/ServiceEntry"
 
 
 def current_type_url(kind: str) -> str:
     """The type URL istiod >= 1.24 requests a kind by (spec §3.2)."""
-    return f"{NETWORKING_GROUP}/{'v1alpha3' if kind == 'EnvoyFilter' else 'v1'}/{kind}"
+    group = SECURITY_GROUP if kind in SECURITY_KINDS else NETWORKING_GROUP
+    return f"{group}/{'v1alpha3' if kind == 'EnvoyFilter' else 'v1'}/{kind}"
+
+
+def body_package(kind: str) -> str:
+    """The proto package of a kind's body."""
+    return "istio.security.v1beta1" if kind in SECURITY_KINDS else "istio.networking.v1alpha3"
 
 
 # MARK: - Istio protos, compiled at test time
@@ -85,7 +96,8 @@ def istio_protos() -> Path:
     out = Path(tempfile.mkdtemp(prefix="istio-protos-"))
     atexit.register(shutil.rmtree, out, True)
     protos = ROOT / "Protos"
-    files = _PROTO_FILES + sorted(str(p.relative_to(protos)) for p in (protos / "istio/networking/v1alpha3").glob("*.proto"))
+    files = _PROTO_FILES + sorted(str(p.relative_to(protos)) for area in ("istio/networking/v1alpha3", "istio/security/v1beta1")
+                                  for p in (protos / area).glob("*.proto"))
     include = str(importlib.resources.files("grpc_tools") / "_proto")
     code = protoc.main(["grpc_tools.protoc", f"-I{protos}", f"-I{include}", f"--python_out={out}", *files])
     if code != 0:
@@ -137,7 +149,7 @@ def undecodable_body(kind: str, name: str) -> Raw:
 
 def not_an_envelope(kind: str, spec: dict, name: str = "bare-body") -> Raw:
     """A bare `istio.networking.v1alpha3.<kind>` where an `istio.mcp.v1alpha1.Resource` belongs."""
-    return Raw(name, body_any(kind, spec))
+    return Raw(name, body_any(kind, spec, body_package(kind)))
 
 
 # MARK: - Records
@@ -210,8 +222,8 @@ class MCPServer:
         self.responses: list[Response] = []
         self.log: list[str] = []
         self._lock = threading.RLock()
-        self._store: dict[str, dict[str, dict | Raw]] = {kind: {} for kind in KINDS}
-        self._built: dict[str, dict[str, any_pb2.Any]] = {kind: {} for kind in KINDS}
+        self._store: dict[str, dict[str, dict | Raw]] = {kind: {} for kind in ALL_KINDS}
+        self._built: dict[str, dict[str, any_pb2.Any]] = {kind: {} for kind in ALL_KINDS}
         self._created: dict[tuple[str, str], timestamp_pb2.Timestamp] = {}
         self._resource_version = itertools.count(1000)
         self._push = itertools.count(1)
@@ -384,7 +396,7 @@ class MCPServer:
             created.GetCurrentTime()
             self._created[(kind, mcp_name)] = created
         self._store[kind][key] = resource
-        self._built[kind][key] = envelope_any(mcp_name, body_any(kind, resource.get("spec", {})), version=revision,
+        self._built[kind][key] = envelope_any(mcp_name, body_any(kind, resource.get("spec", {}), body_package(kind)), version=revision,
                                               labels=labels, annotations=annotations, create_time=created)
 
     def _changed(self) -> str:
@@ -402,6 +414,8 @@ class MCPServer:
     def _kind_of(type_url: str) -> str | None:
         parts = type_url.split("/")
         if len(parts) == 3 and parts[0] == NETWORKING_GROUP and parts[1] in NETWORKING_VERSIONS and parts[2] in KINDS:
+            return parts[2]
+        if len(parts) == 3 and parts[0] == SECURITY_GROUP and parts[1] in SECURITY_VERSIONS and parts[2] in SECURITY_KINDS:
             return parts[2]
         return None
 

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from harness import free_port, request, wait_until
-from mcp_server import (KINDS, MESH_CONFIG_TYPE, NACOS_SERVICE_ENTRY_TYPE, MCPServer, current_type_url,
+from mcp_server import (ALL_KINDS, KINDS, MESH_CONFIG_TYPE, NACOS_SERVICE_ENTRY_TYPE, MCPServer, current_type_url,
                         istio_protos, not_an_envelope, undecodable_body)
 from yaml_snippets import gateway as gateway_yaml
 from yaml_snippets import static_service as service_entry_yaml
 
 NS = "istio-system"
-EXPECTED_TYPE_URLS = {MESH_CONFIG_TYPE} | {current_type_url(kind) for kind in KINDS}
+EXPECTED_TYPE_URLS = {MESH_CONFIG_TYPE} | {current_type_url(kind) for kind in ALL_KINDS}
 
 
 # MARK: - Istio objects as dicts (what `kubectl get -o json` would show, minus status)
@@ -217,7 +217,7 @@ def test_nacos_service_entries_merge_with_a_directory(mcp_servers, backends, swi
     assert conflicts and conflicts[0]["servedFrom"] == server.address, summary["conflicts"]
     assert conflicts[0]["ignoredFrom"] == f"fs://{config_dir}", summary["conflicts"]
     synced = {s["id"]: s["syncedKinds"] for s in summary["sources"]}
-    assert set(synced[server.address]) == set(KINDS), synced
+    assert set(synced[server.address]) == set(ALL_KINDS), synced
 
     # Nacos pushes a new endpoint: traffic follows.
     server.set("ServiceEntry", [service_entry("echo", host, nacos_backend_2.port, namespace="public")])

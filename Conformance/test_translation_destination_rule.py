@@ -128,12 +128,47 @@ def test_upstream_mutual_tls_presents_the_client_certificate(serve_router, backe
     assert request(port, "/", host="no-cert.example.com")[0] == 503, "the backend requires a client certificate"
 
 
-def test_istio_mutual_is_sent_without_tls(serve_router, backends):
-    # SwiftPilot has no CA: the cluster goes out plaintext and Translation reports a diagnostic
-    # (unit-tested); Envoy must still accept the config and reach a plaintext backend.
+def workload_certificates(certs: dict) -> dict:
+    """Node metadata naming the proxy's own certificate files (Istio's file-mounted certificates)."""
+    return {"TLS_CLIENT_CERT_CHAIN": certs["client_cert"], "TLS_CLIENT_KEY": certs["client_key"],
+            "TLS_CLIENT_ROOT_CERT": certs["ca"]}
+
+
+def test_istio_mutual_presents_the_workload_certificate(serve_router, backends, certs):
+    # The backend requires a client certificate signed by the mesh root: only mutual TLS gets through.
+    secure = backends("secure", ssl_context=server_ssl_context(certs, require_client_certificate=True))
+    port = free_port()
+    _, proxy = serve_router(docs_for(port, {"v1": secure}, {"tls": {"mode": "ISTIO_MUTUAL"}}), [port],
+                            metadata=workload_certificates(certs))
+    status, headers, body = request(port, "/", host=HOST)
+    assert status == 200 and headers["x-backend"] == "secure", body
+    assert cluster_stat(proxy, "outbound|80||shop.internal", "ssl.handshake") >= 1
+
+
+def test_istio_mutual_verifies_the_service_account_identity(serve_router, backends, certs):
+    # The endpoint runs as service account `shop`: the server must present
+    # spiffe://cluster.local/ns/istio-system/sa/shop, which the test server's certificate lacks.
+    secure = backends("secure", ssl_context=server_ssl_context(certs, require_client_certificate=True))
+    port = free_port()
+    docs = docs_for(port, {"v1": secure}, {"tls": {"mode": "ISTIO_MUTUAL"}})
+    docs[1] = service_entry("shop", ["shop.internal"], [http_port(80)], endpoints=[
+        {"address": "127.0.0.1", "ports": {"http": secure.port}, "serviceAccount": "shop"}])
+    _, proxy = serve_router(docs, [port], metadata=workload_certificates(certs))
+    assert request(port, "/", host=HOST)[0] == 503
+    assert not secure.requests
+    assert cluster_stat(proxy, "outbound|80||shop.internal", "ssl.fail_verify_san") >= 1
+
+
+def test_istio_mutual_without_workload_certificates_is_refused(serve_router, backends):
+    # SwiftPilot is not a CA: a proxy that names no certificate files gets no cluster for the
+    # rule (fail closed, never plaintext), and the diagnostic names the rule and field.
     plain = backends("plain")
     port = free_port()
-    _, proxy = serve_router(docs_for(port, {"v1": plain}, {"tls": {"mode": "ISTIO_MUTUAL"}}), [port])
-    status, headers, _ = request(port, "/", host=HOST)
-    assert status == 200 and headers["x-backend"] == "plain"
-    assert cluster_stat(proxy, "outbound|80||shop.internal", "ssl.handshake") == 0
+    pilot, proxy = serve_router(docs_for(port, {"v1": plain}, {"tls": {"mode": "ISTIO_MUTUAL"}}), [port])
+    assert request(port, "/", host=HOST)[0] == 503
+    assert not plain.requests
+    clusters = [c["cluster"]["name"] for config in proxy.config_dump()["configs"]
+                for c in config.get("dynamic_active_clusters", [])]
+    assert "outbound|80||shop.internal" not in clusters and clusters, clusters
+    diagnostics = pilot.admin("/debug/translationz")[1].decode()
+    assert "spec.trafficPolicy.tls.mode" in diagnostics and "TLS_CLIENT_CERT_CHAIN" in diagnostics, diagnostics

@@ -15,6 +15,7 @@ public enum ConfigValidator {
         case .gateway(let spec): check.gateway(spec)
         case .serviceEntry(let spec): check.serviceEntry(spec)
         case .workloadEntry(let spec): check.workloadEntry(spec, field: "spec")
+        case .peerAuthentication(let spec): check.peerAuthentication(spec)
         case .workloadGroup, .sidecar, .envoyFilter: break
         }
         return check.problems
@@ -39,6 +40,18 @@ private struct Check {
 
     mutating func fail(_ field: String, _ reason: String) {
         problems.append(ConfigDecodingError(location: location, resource: resource, field: field, reason: reason))
+    }
+
+    // MARK: PeerAuthentication
+
+    /// Istio's rules: per-port settings need a selector, and name real ports.
+    mutating func peerAuthentication(_ spec: PeerAuthentication) {
+        if !spec.portLevelMtls.isEmpty, spec.selector.matchLabels.isEmpty {
+            fail("spec.portLevelMtls", "applies only with a workload selector (spec.selector.matchLabels)")
+        }
+        for port in spec.portLevelMtls.keys.sorted() where !(1...65535).contains(port) {
+            fail("spec.portLevelMtls[\(port)]", "\(port) is not a valid port number")
+        }
     }
 
     // MARK: Shared rules

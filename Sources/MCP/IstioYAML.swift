@@ -94,7 +94,7 @@ public enum IstioYAML {
         guard let kind = ConfigKind(apiVersion: apiVersion, kind: kindName) else {
             throw ConfigDecodingError(
                 location: location, field: "kind",
-                reason: "\(apiVersion)/\(kindName) is not a supported kind (supported: \(ConfigKind.allCases.map(\.rawValue).joined(separator: ", ")) in \(ConfigKind.group)/v1alpha3, v1beta1 or v1)")
+                reason: "\(apiVersion)/\(kindName) is not a supported kind (supported: \(ConfigKind.networking.map(\.rawValue).joined(separator: ", ")) in \(ConfigKind.networkingGroup)/v1alpha3, v1beta1 or v1; PeerAuthentication in \(ConfigKind.securityGroup)/v1beta1 or v1)")
         }
         let metadata = object["metadata"] as? [String: Any] ?? [:]
         guard let name = metadata["name"] as? String, !name.isEmpty else {

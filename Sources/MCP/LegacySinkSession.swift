@@ -29,7 +29,7 @@ public final class LegacySinkSession: Sendable {
     let logger: Logger
     private let versions = Mutex<[ConfigKind: [String: String]]>([:])
 
-    public init(id: String, kinds: [ConfigKind] = ConfigKind.allCases, incremental: Bool = true, resume: Bool = false,
+    public init(id: String, kinds: [ConfigKind] = ConfigKind.networking, incremental: Bool = true, resume: Bool = false,
                 aggregator: ConfigAggregator, logger: Logger = Logger(label: "swiftpilot.mcp")) {
         self.id = id
         self.kinds = kinds
@@ -172,7 +172,7 @@ public struct LegacyMCPSinkService: Istio_Mcp_V1alpha1_ResourceSink.SimpleServic
     let aggregator: ConfigAggregator
     let kinds: [ConfigKind]
 
-    public init(aggregator: ConfigAggregator, kinds: [ConfigKind] = ConfigKind.allCases) {
+    public init(aggregator: ConfigAggregator, kinds: [ConfigKind] = ConfigKind.networking) {
         self.aggregator = aggregator
         self.kinds = kinds
     }

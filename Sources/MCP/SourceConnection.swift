@@ -23,8 +23,9 @@ public struct SourceConnection: Sendable, Equatable {
     public var versions: [String] = ["v1"]
     /// Kinds to subscribe to (a legacy source ends the stream on a collection it does not serve).
     public var kinds: [ConfigKind] = ConfigKind.allCases
-    /// Kinds that must have been answered before the source counts as synced (default: every subscribed kind).
-    public var requiredKinds: Set<ConfigKind> = Set(ConfigKind.allCases)
+    /// Kinds that must have been answered before the source counts as synced (default: every
+    /// subscribed networking kind; PeerAuthentication is optional, as not every source serves it).
+    public var requiredKinds: Set<ConfigKind> = Set(ConfigKind.networking)
     public var tls: TLS?
     /// Largest response accepted (Istio's legacy 4 MiB is far too small for large meshes).
     public var maxMessageBytes: Int = 256 << 20
@@ -45,12 +46,18 @@ public struct SourceConnection: Sendable, Equatable {
         public var description: String { "config source '\(url)': \(reason)" }
     }
 
+    /// The kinds a source is asked for by default: every kind over MCP-over-xDS; the networking
+    /// kinds over legacy MCP, whose Galley-era sources before Istio 1.5 end the stream on the
+    /// security collections.
+    public static func defaultKinds(legacy: Bool) -> [ConfigKind] { legacy ? ConfigKind.networking : ConfigKind.allCases }
+
     /// Parses `host:port` plus the query options of a source URL.
-    public init(url: String, authority: String, query: String?) throws(ParseError) {
+    public init(url: String, authority: String, query: String?, defaultKinds: [ConfigKind] = ConfigKind.allCases) throws(ParseError) {
         guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port) else {
             throw ParseError(url: url, reason: "needs host:port")
         }
         self.init(host: String(authority[..<colon]), port: port)
+        kinds = defaultKinds
         var tls = TLS()
         var wantsTLS = false
         var explicitRequired = false
@@ -81,7 +88,10 @@ public struct SourceConnection: Sendable, Equatable {
                 throw ParseError(url: url, reason: "unknown option '\(key)' (known: kinds, versions, required, resume, tls, ca, cert, key, sni, max-message-bytes)")
             }
         }
-        if !explicitRequired { requiredKinds = Set(kinds) }
+        if !explicitRequired {
+            let networking = Set(kinds).intersection(ConfigKind.networking)
+            requiredKinds = networking.isEmpty ? Set(kinds) : networking
+        }
         if (tls.certificateFile == nil) != (tls.keyFile == nil) {
             throw ParseError(url: url, reason: "cert and key go together")
         }

@@ -45,7 +45,7 @@ public final class XDSConfigSink: Sendable {
         var urls = [MCPEnvelope.meshConfigTypeURL]
         for kind in kinds {
             let versions = kind == .envoyFilter ? ["v1alpha3"] : connection.versions
-            for version in versions { urls.append("\(ConfigKind.group)/\(version)/\(kind.rawValue)") }
+            for url in versions.map(kind.mcpTypeURL(version:)) where !urls.contains(url) { urls.append(url) }
         }
         return urls
     }

@@ -8,8 +8,8 @@ public struct MeshChange: Sendable, Equatable {
     public var endpointHosts: Set<String> = []
     /// Gateways or VirtualServices changed: listeners and routes change.
     public var routing = false
-    /// Something that shapes clusters changed (a service's ports, resolution or visibility, DNS
-    /// endpoints, DestinationRules): everything is rebuilt.
+    /// Something that shapes clusters or inbound listeners changed (a service's ports, resolution
+    /// or visibility, DNS endpoints, DestinationRules, PeerAuthentications): everything is rebuilt.
     public var everything = false
 
     public init(endpointHosts: Set<String> = [], routing: Bool = false, everything: Bool = false) {
@@ -20,6 +20,7 @@ public struct MeshChange: Sendable, Equatable {
 
     public init(from old: MeshModel, to new: MeshModel) {
         everything = old.destinationRulesByNamespace != new.destinationRulesByNamespace
+            || !Self.sameResources(old.peerAuthentications, new.peerAuthentications)
         routing = !Self.sameResources(old.gateways, new.gateways) || !Self.sameResources(old.virtualServices, new.virtualServices)
         for (host, service) in new.services {
             guard let before = old.services[host] else {

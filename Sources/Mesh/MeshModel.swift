@@ -20,6 +20,8 @@ public struct MeshModel: Sendable {
 
     /// DestinationRules by namespace.
     public let destinationRulesByNamespace: [String: DestinationRuleIndex]
+    /// PeerAuthentications in Istio's order (the oldest of a level wins).
+    public let peerAuthentications: [ConfigResource]
 
     public init(snapshot: Snapshot) {
         snapshotVersion = snapshot.version
@@ -46,6 +48,7 @@ public struct MeshModel: Sendable {
             }
         }
         destinationRulesByNamespace = rules
+        peerAuthentications = Self.istioOrder(snapshot.resources(.peerAuthentication))
     }
 
     /// Creation time, then name, then namespace (what Istio sorts config by).
@@ -93,7 +96,8 @@ public struct MeshModel: Sendable {
         var labels = workload.labels
         labels.merge(extraLabels) { _, metadata in metadata }
         return Service.Endpoint(address: workload.address, ports: workload.ports, labels: labels,
-                                weight: workload.weight == 0 ? 1 : workload.weight, locality: workload.locality)
+                                weight: workload.weight == 0 ? 1 : workload.weight, locality: workload.locality,
+                                serviceAccount: workload.serviceAccount)
     }
 
     /// Gateways that apply to a router: selector ⊆ proxy labels (any namespace), or no selector.

@@ -21,9 +21,27 @@ public struct Proxy: Sendable, Hashable {
     public var clusterID: String
     /// `region/zone/subzone` of the proxy (Envoy `node.locality`); empty when unknown.
     public var locality: String
+    /// The workload's own certificate files for `ISTIO_MUTUAL` clusters (Istio's file-mounted
+    /// certificates: node metadata `TLS_CLIENT_CERT_CHAIN`, `TLS_CLIENT_KEY`, `TLS_CLIENT_ROOT_CERT`);
+    /// nil when the node names none.
+    public var workloadCertificates: WorkloadCertificates?
+
+    /// Paths, on the proxy's machine, of a workload certificate chain, its key and the mesh's root.
+    public struct WorkloadCertificates: Sendable, Hashable {
+        public var certificateChain: String
+        public var privateKey: String
+        public var rootCertificate: String
+
+        public init(certificateChain: String, privateKey: String, rootCertificate: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+            self.rootCertificate = rootCertificate
+        }
+    }
 
     public init(kind: Kind, ipAddress: String = "", id: String = "", dnsDomain: String = "", namespace: String,
-                labels: [String: String] = [:], isProxylessGRPC: Bool = false, clusterID: String = "", locality: String = "") {
+                labels: [String: String] = [:], isProxylessGRPC: Bool = false, clusterID: String = "", locality: String = "",
+                workloadCertificates: WorkloadCertificates? = nil) {
         self.kind = kind
         self.ipAddress = ipAddress
         self.id = id
@@ -33,6 +51,7 @@ public struct Proxy: Sendable, Hashable {
         self.isProxylessGRPC = isProxylessGRPC
         self.clusterID = clusterID
         self.locality = locality
+        self.workloadCertificates = workloadCertificates
     }
 
     /// Why a node id was refused.

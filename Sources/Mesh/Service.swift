@@ -28,6 +28,8 @@ public struct Service: Sendable, Equatable {
         public var labels: [String: String]
         public var weight: UInt32
         public var locality: String
+        /// The workload's service account (`WorkloadEntry.serviceAccount`); empty when unset.
+        public var serviceAccount: String = ""
 
         /// Whether the address is an IPv4 or IPv6 literal (EDS carries only those; hostnames are
         /// resolved by DNS clusters).

@@ -10,6 +10,7 @@ public typealias WorkloadEntry = Istio_Networking_V1alpha3_WorkloadEntry
 public typealias WorkloadGroup = Istio_Networking_V1alpha3_WorkloadGroup
 public typealias Sidecar = Istio_Networking_V1alpha3_Sidecar
 public typealias EnvoyFilter = Istio_Networking_V1alpha3_EnvoyFilter
+public typealias PeerAuthentication = Istio_Security_V1beta1_PeerAuthentication
 
 /// The typed body of one Istio config resource.
 public enum ConfigSpec: Sendable, Equatable {
@@ -21,6 +22,7 @@ public enum ConfigSpec: Sendable, Equatable {
     case workloadGroup(WorkloadGroup)
     case sidecar(Sidecar)
     case envoyFilter(EnvoyFilter)
+    case peerAuthentication(PeerAuthentication)
 
     public var kind: ConfigKind {
         switch self {
@@ -32,6 +34,7 @@ public enum ConfigSpec: Sendable, Equatable {
         case .workloadGroup: .workloadGroup
         case .sidecar: .sidecar
         case .envoyFilter: .envoyFilter
+        case .peerAuthentication: .peerAuthentication
         }
     }
 
@@ -45,6 +48,7 @@ public enum ConfigSpec: Sendable, Equatable {
         case .workloadGroup(let m): m
         case .sidecar(let m): m
         case .envoyFilter(let m): m
+        case .peerAuthentication(let m): m
         }
     }
 
@@ -58,6 +62,7 @@ public enum ConfigSpec: Sendable, Equatable {
         case .workloadGroup: WorkloadGroup.self
         case .sidecar: Sidecar.self
         case .envoyFilter: EnvoyFilter.self
+        case .peerAuthentication: PeerAuthentication.self
         }
     }
 
@@ -71,6 +76,7 @@ public enum ConfigSpec: Sendable, Equatable {
         case .workloadGroup: self = .workloadGroup(message as! WorkloadGroup)
         case .sidecar: self = .sidecar(message as! Sidecar)
         case .envoyFilter: self = .envoyFilter(message as! EnvoyFilter)
+        case .peerAuthentication: self = .peerAuthentication(message as! PeerAuthentication)
         }
     }
 
@@ -95,7 +101,7 @@ public enum ConfigSpec: Sendable, Equatable {
         return (try? message.serializedBytes(options: options)) ?? Data()
     }
 
-    /// The body as an `Any` with the canonical v1alpha3 type URL.
+    /// The body as an `Any` with the canonical type URL (``ConfigKind/bodyTypeURL``).
     public func packedAny() -> Google_Protobuf_Any {
         var any = Google_Protobuf_Any()
         any.typeURL = kind.bodyTypeURL

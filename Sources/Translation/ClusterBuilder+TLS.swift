@@ -19,12 +19,19 @@ extension ClusterBuilder {
         var needsAutoSANValidation: Bool
     }
 
-    /// The transport socket of SIMPLE/MUTUAL; nil for DISABLE, for ISTIO_MUTUAL (SwiftPilot has no
-    /// CA) and for MUTUAL without certificate files — those two are reported by ``Diagnostics``.
-    static func upstreamTLS(_ tls: ClientTLSSettings, service: Service, port: Service.Port) -> UpstreamTLS? {
+    /// The transport socket of SIMPLE/MUTUAL/ISTIO_MUTUAL; nil for DISABLE and for MUTUAL without
+    /// certificate files (reported by ``Diagnostics``). ISTIO_MUTUAL takes the proxy's own
+    /// certificate files (``Proxy/WorkloadCertificates``); callers drop a cluster that needs them
+    /// when the proxy names none.
+    static func upstreamTLS(_ tls: ClientTLSSettings, service: Service, port: Service.Port, subset: String = "",
+                            certificates: Proxy.WorkloadCertificates? = nil) -> UpstreamTLS? {
         switch tls.mode {
         case .simple: break
         case .mutual where !tls.clientCertificate.isEmpty && !tls.privateKey.isEmpty: break
+        case .istioMutual:
+            guard let certificates else { return nil }
+            return UpstreamTLS(socket: transportSocket(istioMutual(tls, service: service, port: port, subset: subset, certificates: certificates)),
+                               needsAutoSNI: false, needsAutoSANValidation: false)
         default: return nil
         }
         var context = UpstreamTLSContext()
@@ -48,6 +55,35 @@ extension ClusterBuilder {
         return UpstreamTLS(socket: transportSocket(context), needsAutoSNI: autoSNI,
                            needsAutoSANValidation: autoSNI && verifies && names.isEmpty)
     }
+
+    /// ISTIO_MUTUAL (Istio §5.7) from the workload's certificate files: the mesh root verifies the
+    /// server, whose SANs are the DestinationRule's or else the SPIFFE ids of the service's
+    /// endpoints; SNI is the DestinationRule's or `outbound_.<port>_.<subset>_.<host>`; ALPN `istio`.
+    static func istioMutual(_ tls: ClientTLSSettings, service: Service, port: Service.Port, subset: String,
+                            certificates: Proxy.WorkloadCertificates) -> UpstreamTLSContext {
+        var context = UpstreamTLSContext()
+        context.sni = tls.sni.isEmpty ? "outbound_.\(port.number)_.\(subset)_.\(service.hostname)" : tls.sni
+        var common = Envoy_Extensions_TransportSockets_Tls_V3_CommonTlsContext()
+        common.tlsParams.tlsMinimumProtocolVersion = .tlsv12
+        common.tlsParams.tlsMaximumProtocolVersion = .tlsv13
+        common.tlsCertificates = [certificate(chain: certificates.certificateChain, key: certificates.privateKey)]
+        common.validationContext = validationContext(caFile: certificates.rootCertificate, subjectAltNames: istioSubjectAltNames(tls, service: service))
+        common.alpnProtocols = ["HTTP2", "GRPC"].contains(port.protocol.uppercased()) ? ["istio", "h2"] : ["istio"]
+        context.commonTlsContext = common
+        return context
+    }
+
+    /// The identities an ISTIO_MUTUAL server may present: the DestinationRule's `subjectAltNames`,
+    /// else `spiffe://cluster.local/ns/<namespace>/sa/<account>` of each endpoint's service account
+    /// (none: any certificate the mesh root signed).
+    static func istioSubjectAltNames(_ tls: ClientTLSSettings, service: Service) -> [String] {
+        if !tls.subjectAltNames.isEmpty { return tls.subjectAltNames }
+        let accounts = Set(service.endpoints.map(\.serviceAccount).filter { !$0.isEmpty })
+        return accounts.sorted().map { "spiffe://\(trustDomain)/ns/\(service.namespace)/sa/\($0)" }
+    }
+
+    /// The SPIFFE trust domain of workload identities (Istio's default).
+    public static let trustDomain = "cluster.local"
 
     static func certificate(chain: String, key: String) -> Envoy_Extensions_TransportSockets_Tls_V3_TlsCertificate {
         var certificate = Envoy_Extensions_TransportSockets_Tls_V3_TlsCertificate()

@@ -14,7 +14,8 @@ extension ClusterBuilder {
     static let httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
     /// Applies an effective (port-resolved, subset-merged) policy to a cluster of `port`.
-    static func apply(_ policy: TrafficPolicy, service: Service, port: Service.Port, to cluster: inout Cluster) {
+    static func apply(_ policy: TrafficPolicy, service: Service, port: Service.Port, subset: String = "",
+                      certificates: Proxy.WorkloadCertificates? = nil, to cluster: inout Cluster) {
         let pool = policy.connectionPool
         if pool.tcp.hasConnectTimeout { cluster.connectTimeout = pool.tcp.connectTimeout }
         cluster.circuitBreakers = circuitBreakers(pool, retryBudget: policy.hasRetryBudget ? policy.retryBudget : nil)
@@ -26,7 +27,7 @@ extension ClusterBuilder {
             panic.value = Double(max(0, policy.outlierDetection.minHealthPercent))
             cluster.commonLbConfig.healthyPanicThreshold = panic
         }
-        let tls = policy.hasTls ? upstreamTLS(policy.tls, service: service, port: port) : nil
+        let tls = policy.hasTls ? upstreamTLS(policy.tls, service: service, port: port, subset: subset, certificates: certificates) : nil
         if let tls { cluster.transportSocket = tls.socket }
         if let options = httpProtocolOptions(pool, port: port, autoSNI: tls?.needsAutoSNI ?? false,
                                              autoSANValidation: tls?.needsAutoSANValidation ?? false) {

@@ -11,17 +11,21 @@ public enum ClusterBuilder {
     public static let defaultDNSRefreshRate = Google_Protobuf_Duration(seconds: 60)
 
     /// Every cluster a proxy in `proxy.namespace` sees, plus `BlackHoleCluster`, sorted by name.
+    /// An ISTIO_MUTUAL cluster goes only to a proxy that names its certificate files.
     public static func clusters(for proxy: Proxy, in model: MeshModel) -> [Cluster] {
         var clusters: [Cluster] = [blackHole()]
+        let certificates = proxy.workloadCertificates
         for service in model.services(visibleTo: proxy.namespace) {
             let rule = model.destinationRule(host: service.hostname, proxyNamespace: proxy.namespace, serviceNamespace: service.namespace)
             for port in service.ports {
-                guard let base = cluster(service: service, port: port, subset: nil, policy: rule?.trafficPolicy(port: port.number))
-                else { continue }
-                clusters.append(base)
-                for subset in rule?.subsets ?? [] {
-                    let policy = rule?.trafficPolicy(port: port.number, subset: subset.name)
-                    if let cluster = cluster(service: service, port: port, subset: subset, policy: policy) { clusters.append(cluster) }
+                for subset in [nil] + (rule?.subsets ?? []).map(Optional.some) {
+                    let policy = rule?.trafficPolicy(port: port.number, subset: subset?.name ?? "")
+                    if policy?.tls.mode == .istioMutual, certificates == nil { continue }
+                    guard let cluster = cluster(service: service, port: port, subset: subset, policy: policy, certificates: certificates) else {
+                        // A DNS service without endpoints: no cluster, and none for its subsets.
+                        if subset == nil { break } else { continue }
+                    }
+                    clusters.append(cluster)
                 }
             }
         }
@@ -32,7 +36,7 @@ public enum ClusterBuilder {
     /// The cluster of one service port (and subset) under its effective DestinationRule policy.
     /// A DNS service with no endpoints has none.
     public static func cluster(service: Service, port: Service.Port, subset: Istio_Networking_V1alpha3_Subset?,
-                               policy: TrafficPolicy? = nil) -> Cluster? {
+                               policy: TrafficPolicy? = nil, certificates: Proxy.WorkloadCertificates? = nil) -> Cluster? {
         var cluster = Cluster()
         cluster.name = Names.outboundCluster(port: port.number, subset: subset?.name ?? "", host: service.hostname)
         cluster.connectTimeout = defaultConnectTimeout
@@ -61,7 +65,7 @@ public enum ClusterBuilder {
             cluster.clusterType = type
             cluster.loadAssignment = EndpointBuilder.loadAssignment(clusterName: cluster.name, endpoints: endpoints, port: port)
         }
-        apply(policy ?? TrafficPolicy(), service: service, port: port, to: &cluster)
+        apply(policy ?? TrafficPolicy(), service: service, port: port, subset: subset?.name ?? "", certificates: certificates, to: &cluster)
         return cluster
     }
 

@@ -57,8 +57,8 @@ public enum Diagnostics {
         return found
     }
 
-    /// TLS settings that produce a plaintext cluster: ISTIO_MUTUAL (no CA), MUTUAL without files,
-    /// and `credentialName` (no SDS secrets).
+    /// TLS settings SwiftPilot cannot honour: ISTIO_MUTUAL for a proxy that names no certificate
+    /// files (the cluster is not sent), MUTUAL without files, and `credentialName` (no SDS secrets).
     static func destinationRuleProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
         var found: [Diagnostic] = []
         var reported = Set<String>()
@@ -68,7 +68,7 @@ public enum Diagnostics {
             for port in service.ports {
                 for subset in [""] + rule.subsets.map(\.name) {
                     let policy = rule.trafficPolicy(port: port.number, subset: subset)
-                    var problems = policy.hasTls ? [tlsProblem(policy.tls, resource: key)].compactMap { $0 } : []
+                    var problems = policy.hasTls ? [tlsProblem(policy.tls, resource: key, proxy: proxy)].compactMap { $0 } : []
                     problems += ignoredPolicyProblems(policy, resource: key)
                     for problem in problems where reported.insert(problem.description).inserted { found.append(problem) }
                 }
@@ -99,13 +99,13 @@ public enum Diagnostics {
         return found
     }
 
-    static func tlsProblem(_ tls: ClientTLSSettings, resource: ConfigKey) -> Diagnostic? {
+    static func tlsProblem(_ tls: ClientTLSSettings, resource: ConfigKey, proxy: Proxy) -> Diagnostic? {
         let field = "spec.trafficPolicy.tls"
         switch tls.mode {
-        case .istioMutual:
+        case .istioMutual where proxy.workloadCertificates == nil && !proxy.isProxylessGRPC:
             return Diagnostic(resource: resource, field: "\(field).mode",
-                              problem: "ISTIO_MUTUAL needs Istio's CA, which SwiftPilot does not have; the cluster is sent without TLS",
-                              fix: "use MUTUAL with clientCertificate, privateKey and caCertificates files")
+                              problem: "ISTIO_MUTUAL needs the proxy's own workload certificates (SwiftPilot is not a CA) and the proxy's node names none; the cluster is not sent, so requests to it fail",
+                              fix: "give the proxy node metadata TLS_CLIENT_CERT_CHAIN, TLS_CLIENT_KEY and TLS_CLIENT_ROOT_CERT (certificate files), or use MUTUAL with certificate files")
         case .mutual where tls.clientCertificate.isEmpty || tls.privateKey.isEmpty:
             return Diagnostic(resource: resource, field: field,
                               problem: "MUTUAL without clientCertificate and privateKey files; the cluster is sent without TLS",

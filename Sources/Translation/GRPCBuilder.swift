@@ -10,7 +10,8 @@ import SwiftProtobuf
 /// service port gets an API listener named `<host>:<port>`, and one per short name the client may
 /// dial instead (``dialNames(for:proxy:)``), whose connection manager takes routes over RDS
 /// (`outbound|<port>||<host>`); clusters are EDS only (gRPC does not resolve DNS through xDS
-/// clusters), without Envoy-only settings gRPC would reject.
+/// clusters), without Envoy-only settings gRPC would reject. An xDS-enabled gRPC server asks for
+/// its own listener by name (``inboundListener(named:mutualTLS:)``).
 public enum GRPCBuilder {
     public static func config(for proxy: Proxy, in model: MeshModel) -> ProxyConfig {
         var config = ProxyConfig()
@@ -23,13 +24,17 @@ public enum GRPCBuilder {
                     config.listeners.append(apiListener(name: "\(name):\(port.number)", port: port.number, routeName: routeName))
                 }
                 config.routes.append(routeConfiguration(name: routeName, service: service, port: port, proxy: proxy, in: model))
-                config.clusters.append(cluster(name: routeName))
-                for subset in rule?.subsets ?? [] {
-                    config.clusters.append(cluster(name: Names.outboundCluster(port: port.number, subset: subset.name, host: service.hostname)))
+                for subset in [""] + (rule?.subsets ?? []).map(\.name) {
+                    var cluster = cluster(name: Names.outboundCluster(port: port.number, subset: subset, host: service.hostname))
+                    if let tls = rule?.trafficPolicy(port: port.number, subset: subset).tls, tls.mode == .istioMutual {
+                        cluster.transportSocket = istioMutualSocket(tls, service: service)
+                    }
+                    config.clusters.append(cluster)
                 }
             }
         }
         config.endpoints = config.clusters.map { EndpointBuilder.loadAssignment(clusterName: $0.name, in: model, proxy: proxy) }
+        config.inboundMutualTLS = model.inboundMutualTLS(for: proxy)
         return config
     }
 

@@ -1,4 +1,5 @@
 import IstioAPI
+import Mesh
 import EnvoyAPI
 import SwiftProtobuf
 
@@ -15,6 +16,9 @@ public struct ProxyConfig: Sendable, Equatable {
     public var routes: [RouteConfiguration] = []
     /// What translation could not do faithfully (not sent to the proxy).
     public var diagnostics: [Diagnostic] = []
+    /// Proxyless gRPC only: the workload's inbound mutual TLS, from which the listener an
+    /// xDS-enabled server requests by name is built on demand (``GRPCBuilder/inboundListener(named:mutualTLS:)``).
+    public var inboundMutualTLS: InboundMutualTLS?
 
     public init(clusters: [Cluster] = [], endpoints: [ClusterLoadAssignment] = [], listeners: [Listener] = [],
                 routes: [RouteConfiguration] = [], diagnostics: [Diagnostic] = []) {

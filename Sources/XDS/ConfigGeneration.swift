@@ -15,6 +15,8 @@ public struct ProxyClass: Hashable, Sendable {
     public var locality: String
     /// Proxyless gRPC listener aliases (short names) depend on the DNS domain.
     public var dnsDomain: String
+    /// `ISTIO_MUTUAL` clusters name the proxy's certificate files.
+    public var workloadCertificates: Proxy.WorkloadCertificates?
 
     public init(_ proxy: Proxy) {
         kind = proxy.kind
@@ -23,6 +25,7 @@ public struct ProxyClass: Hashable, Sendable {
         proxyless = proxy.isProxylessGRPC
         locality = proxy.locality
         dnsDomain = proxy.isProxylessGRPC ? proxy.dnsDomain : ""
+        workloadCertificates = proxy.isProxylessGRPC ? nil : proxy.workloadCertificates
     }
 }
 

@@ -199,7 +199,14 @@ public struct DeltaStream: Sendable {
         if type == .virtualHost { return virtualHostScope(state, all: all) }
         // (VHDS route configurations are not summarized per class: never `whole`.)
         if state.wildcard { return (all, !(type == .route && virtualHostDiscovery)) }
-        return (all.filter { state.names.contains($0.key) }, false)
+        var scope = all.filter { state.names.contains($0.key) }
+        // Names the class lacks may be built on demand (a proxyless gRPC server's listener).
+        if type == .listener, config.inboundMutualTLS != nil, scope.count < state.names.count {
+            for name in state.names where scope[name] == nil {
+                if let resource = config.resource(type, named: name) { scope[name] = resource }
+            }
+        }
+        return (scope, false)
     }
 
     /// VHDS: the virtual hosts of the route configurations named (all subscribed ones for the

@@ -1,5 +1,6 @@
 import EnvoyAPI
 import Foundation
+import Mesh
 import Snapshot
 import SwiftProtobuf
 import Synchronization
@@ -78,7 +79,12 @@ public struct EncodedConfig: Sendable {
     /// these; every other stream gets `resources[.route]`.
     public private(set) var discoveredRoutes: [String: EncodedResource] = [:]
 
+    /// Proxyless gRPC: the workload's inbound mutual TLS, from which the listeners xDS-enabled
+    /// servers request by name are built when asked for (see ``resource(_:named:)``).
+    public private(set) var inboundMutualTLS: InboundMutualTLS?
+
     public init(_ config: ProxyConfig) {
+        inboundMutualTLS = config.inboundMutualTLS
         let discovery = Self.virtualHostDiscovery(config.routes)
         discoveredRoutes = discovery.routes
         resources = [
@@ -143,6 +149,15 @@ public struct EncodedConfig: Sendable {
     }
 
     public subscript(type: XDSType) -> [String: EncodedResource] { resources[type] ?? [:] }
+
+    /// The resource of a name: one of the class's, or a listener built for the name (a
+    /// proxyless gRPC server's inbound listener); nil when there is none.
+    public func resource(_ type: XDSType, named name: String) -> EncodedResource? {
+        if let resource = byType[type]?[name] { return resource }
+        guard type == .listener, let inboundMutualTLS,
+              let listener = GRPCBuilder.inboundListener(named: name, mutualTLS: inboundMutualTLS) else { return nil }
+        return EncodedResource(name: name, message: listener)
+    }
 
     /// Names of clusters whose endpoints come over EDS.
     public var edsClusterNames: Set<String> { names[.endpoint] ?? [] }

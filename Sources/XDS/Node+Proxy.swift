@@ -4,7 +4,8 @@ import Mesh
 import SwiftProtobuf
 
 extension Proxy {
-    /// Reads an Envoy/gRPC node: Istio-style id plus `NAMESPACE`, `LABELS`, `GENERATOR`, `CLUSTER_ID` metadata.
+    /// Reads an Envoy/gRPC node: Istio-style id plus `NAMESPACE`, `LABELS`, `GENERATOR`, `CLUSTER_ID`
+    /// and the file-mounted certificate (`TLS_CLIENT_*`) metadata.
     public init(node: Envoy_Config_Core_V3_Node) throws(NodeIDError) {
         let fields = node.metadata.fields
         var labels: [String: String] = [:]
@@ -22,6 +23,10 @@ extension Proxy {
             : ""
         try self.init(nodeID: node.id, metadataNamespace: string("NAMESPACE"), labels: labels,
                       generator: string("GENERATOR"), clusterID: string("CLUSTER_ID") ?? node.cluster, locality: locality)
+        if let chain = string("TLS_CLIENT_CERT_CHAIN"), let key = string("TLS_CLIENT_KEY"), let root = string("TLS_CLIENT_ROOT_CERT"),
+           !chain.isEmpty, !key.isEmpty, !root.isEmpty {
+            workloadCertificates = WorkloadCertificates(certificateChain: chain, privateKey: key, rootCertificate: root)
+        }
     }
 }
 

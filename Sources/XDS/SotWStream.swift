@@ -127,7 +127,7 @@ public struct SotWStream: Sendable {
             let list = config.sorted[type] ?? []
             return (list, config.fullVersion[type] ?? EncodedConfig.version(ofSorted: list))
         }
-        let list = state.names.compactMap { all[$0] }.sorted { $0.name < $1.name }
+        let list = state.names.compactMap { all[$0] ?? config.resource(type, named: $0) }.sorted { $0.name < $1.name }
         return (list, EncodedConfig.version(ofSorted: list))
     }
 

@@ -28,7 +28,8 @@ enum ConfigSourceURL: Equatable, CustomStringConvertible {
             let authority = beforeQuery.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
             let connection: SourceConnection
             do {
-                connection = try SourceConnection(url: text, authority: authority, query: query)
+                connection = try SourceConnection(url: text, authority: authority, query: query,
+                                                  defaultKinds: SourceConnection.defaultKinds(legacy: scheme == "mcp"))
             } catch {
                 throw ParseError(text: text, reason: error.reason)
             }

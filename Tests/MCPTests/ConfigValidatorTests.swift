@@ -40,6 +40,15 @@ func problems(_ yaml: String) -> [ConfigDecodingError] {
         #expect(found.first?.resource?.hasSuffix("ns/x") == true)
     }
 
+    @Test func peerAuthenticationPortsNeedASelectorAndRealPortNumbers() {
+        let head = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: pa, namespace: ns}\n"
+        #expect(problems(head + "spec: {mtls: {mode: STRICT}, portLevelMtls: {8080: {mode: DISABLE}}}").map(\.field) == ["spec.portLevelMtls"])
+        #expect(problems(head + "spec: {selector: {matchLabels: {app: a}}, portLevelMtls: {0: {mode: DISABLE}}}").map(\.field) == ["spec.portLevelMtls[0]"])
+        #expect(problems(head + "spec: {selector: {matchLabels: {app: a}}, mtls: {mode: STRICT}, portLevelMtls: {8080: {mode: DISABLE}}}").isEmpty)
+        let unknownMode = IstioYAML.decode(head + "spec: {mtls: {mode: STRICTER}}", file: "v.yaml")
+        #expect(unknownMode.resources.isEmpty && unknownMode.errors.count == 1, "\(unknownMode.errors)")
+    }
+
     @Test func validConfigHasNoProblems() {
         let found = problems("""
         apiVersion: networking.istio.io/v1

@@ -77,6 +77,15 @@ func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [St
         #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1beta1/VirtualService") == .virtualService)
         #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1/VirtualService") == .virtualService)
         #expect(ConfigKind(mcpTypeURL: "security.istio.io/v1/AuthorizationPolicy") == nil)
+        #expect(ConfigKind(mcpTypeURL: "security.istio.io/v1beta1/PeerAuthentication") == .peerAuthentication)
+        #expect(ConfigKind(mcpTypeURL: "networking.istio.io/v1/PeerAuthentication") == nil, "the group is part of the kind")
+        #expect(ConfigKind(mcpTypeURL: "security.istio.io/v1alpha3/PeerAuthentication") == nil)
+        #expect(ConfigKind(bodyTypeURL: "type.googleapis.com/istio.security.v1.PeerAuthentication") == .peerAuthentication)
+        #expect(ConfigKind(bodyTypeURL: "type.googleapis.com/istio.networking.v1beta1.PeerAuthentication") == nil)
+        #expect(ConfigKind.peerAuthentication.mcpTypeURL == "security.istio.io/v1/PeerAuthentication")
+        #expect(ConfigKind.peerAuthentication.mcpTypeURL(version: "v1alpha3") == "security.istio.io/v1beta1/PeerAuthentication")
+        #expect(ConfigKind.peerAuthentication.bodyTypeURL == "type.googleapis.com/istio.security.v1beta1.PeerAuthentication")
+        #expect(ConfigKind(apiVersion: "security.istio.io/v1beta1", kind: "PeerAuthentication") == .peerAuthentication)
         #expect(ConfigKind(bodyTypeURL: "type.googleapis.com/istio.networking.v1beta1.Gateway") == .gateway)
         #expect(ConfigKind.envoyFilter.mcpTypeURL == "networking.istio.io/v1alpha3/EnvoyFilter")
         #expect(ConfigKind.allCases.map(\.legacyCollection) == [
@@ -84,6 +93,8 @@ func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [St
             "istio/networking/v1alpha3/workloadgroups", "istio/networking/v1alpha3/destinationrules",
             "istio/networking/v1alpha3/gateways", "istio/networking/v1alpha3/virtualservices",
             "istio/networking/v1alpha3/sidecars", "istio/networking/v1alpha3/envoyfilters",
+            "istio/security/v1beta1/peerauthentications",
         ])
+        #expect(ConfigKind.networking == ConfigKind.allCases.filter { $0 != .peerAuthentication })
     }
 }

@@ -251,18 +251,6 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
         #expect(config.diagnostics.isEmpty)
     }
 
-    @Test func istioMutualIsReportedAndSentWithoutTLS() throws {
-        let config = configWithRule(reviewsRule("""
-        trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
-        """))
-        #expect(try upstreamTLS(cluster(config, plain)) == nil)
-        #expect(config.diagnostics.count == 1)
-        let diagnostic = try #require(config.diagnostics.first)
-        #expect(diagnostic.resource.resourceName == "shop/reviews")
-        #expect(diagnostic.field == "spec.trafficPolicy.tls.mode")
-        #expect(diagnostic.description.contains("ISTIO_MUTUAL"))
-    }
-
     @Test func destinationRuleLookupOrderAndExportTo() {
         func rule(_ namespace: String, _ lb: String, exportTo: String = "[\"*\"]") -> String {
             """

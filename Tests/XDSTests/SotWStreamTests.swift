@@ -142,6 +142,22 @@ func names(_ response: DiscoveryResponse) -> [String] {
         #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
     }
 
+    @Test func aProxylessServerGetsTheInboundListenerItNames() throws {
+        var proxyless = ProxyConfig()
+        proxyless.inboundMutualTLS = InboundMutualTLS(mode: .permissive, ports: [7070: .strict])
+        let config = EncodedConfig(proxyless)
+        var stream = SotWStream()
+        let name = "xds.istio.io/grpc/lds/inbound/127.0.0.1:7070"
+        let first = stream.handle(request(.listener, names: [name, "unknown.example.com:80"]), config: config)
+        #expect(first.count == 1 && names(first[0]) == [name], "an unknown name is simply absent")
+        let listener = try Listener(serializedBytes: first[0].resources[0].value)
+        #expect(listener.filterChains.map(\.name) == ["inbound-mtls"])
+        // Built again for the same config, it is the same resource: the ACK is not answered.
+        #expect(stream.handle(request(.listener, names: [name, "unknown.example.com:80"], nonce: first[0].nonce,
+                                      version: first[0].versionInfo), config: config).isEmpty)
+        #expect(EncodedConfig(ProxyConfig()).resource(.listener, named: name) == nil, "only proxyless configs build them")
+    }
+
     @Test func subscriptionChangeOnAckIsAnswered() {
         var stream = SotWStream()
         let current = config(clusters: 3)
