@@ -130,11 +130,11 @@ class Backend:
 class Process:
     """A child process with its output in a log file; terminated (then killed) on stop."""
 
-    def __init__(self, name: str, args: list[str], workdir: Path):
+    def __init__(self, name: str, args: list[str], workdir: Path, env: dict | None = None):
         self.name = name
         self.log_path = workdir / f"{name}.log"
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def output(self) -> str:
         if not self.log.closed:
