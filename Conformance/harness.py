@@ -68,10 +68,12 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class Backend:
     """An HTTP echo server: answers JSON with its name and the request it saw."""
 
-    def __init__(self, name: str, delay: float = 0.0, ssl_context=None, status: int = 200):
-        """`ssl_context` (server side) makes it an HTTPS backend; `status` is the code it answers."""
+    def __init__(self, name: str, delay: float = 0.0, ssl_context=None, status: int = 200, failures: int = 0):
+        """`ssl_context` (server side) makes it an HTTPS backend; `status` is the code it answers,
+        after answering 503 to its first `failures` requests."""
         self.name = name
         self.status = status
+        self.failures = failures
         self.delay = delay
         self.requests: list[dict] = []
         self.stopped = False
@@ -96,7 +98,7 @@ class Backend:
                 if backend.delay:
                     time.sleep(backend.delay)
                 body = json.dumps(seen).encode()
-                self.send_response(backend.status)
+                self.send_response(503 if len(backend.requests) <= backend.failures else backend.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("x-backend", backend.name)
                 self.send_header("content-length", str(len(body)))

@@ -256,6 +256,8 @@ def test_redirects_direct_response_and_rewrites(serve_router, backends):
         {"match": [{"uri": {"prefix": "/teapot"}}], "directResponse": {"status": 418, "body": {"string": "x"}}},
         {"match": [{"uri": {"prefix": "/v1/"}}], "rewrite": {"uri": "/v2/"}, "route": [route_to("echo")]},
         {"match": [{"uri": {"prefix": "/host"}}], "rewrite": {"authority": "b.example"}, "route": [route_to("echo")]},
+        {"match": [{"uri": {"regex": "/re/[0-9]+/.*"}}],
+         "rewrite": {"uriRegexRewrite": {"match": "^/re/([0-9]+)/(.*)$", "rewrite": "/items/\\2/\\1"}}, "route": [route_to("echo")]},
     ]
     docs = [gateway(port, hosts=["*"]), svc("echo", 80, {"v1": echo}),
             virtual_service("misc", ["misc.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http)]
@@ -272,6 +274,39 @@ def test_redirects_direct_response_and_rewrites(serve_router, backends):
     assert status == 200 and json.loads(body)["path"] == "/v2/items?q=1"
     status, _, body = request(port, "/host", host="misc.example.com")
     assert status == 200 and json.loads(body)["headers"]["host"] == "b.example"
+    status, _, body = request(port, "/re/42/shoes", host="misc.example.com")
+    assert status == 200 and json.loads(body)["path"] == "/items/shoes/42", body
+
+
+def test_retries_follow_istio_defaults_and_the_virtual_service(serve_router, backends):
+    # Each flaky backend answers 503 to its first two requests.
+    custom, default = backends("custom", failures=2), backends("default", failures=2)
+    healthy = backends("healthy")
+    dead = free_port()  # nothing listens: connecting fails
+    port = free_port()
+    flaky_and_dead = service_entry("mixed", ["mixed.internal"], [http_port(80)], endpoints=[
+        {"address": "127.0.0.1", "ports": {"http": healthy.port}}, {"address": "127.0.0.1", "ports": {"http": dead}}])
+    http = [
+        {"match": [{"uri": {"prefix": "/custom"}}], "retries": {"attempts": 3, "retryOn": "503"}, "route": [route_to("custom")]},
+        {"match": [{"uri": {"prefix": "/default"}}], "route": [route_to("default")]},
+        {"match": [{"uri": {"prefix": "/mixed-default"}}], "route": [route_to("mixed.internal", 80)]},
+        {"match": [{"uri": {"prefix": "/mixed-none"}}], "retries": {"attempts": 0}, "route": [route_to("mixed.internal", 80)]},
+    ]
+    docs = [gateway(port, hosts=["*"]), svc("custom", 80, {"v1": custom}), svc("default", 80, {"v1": default}),
+            flaky_and_dead, destination_rule("mixed", "mixed.internal", trafficPolicy={"loadBalancer": {"simple": "ROUND_ROBIN"}}),
+            virtual_service("retry", ["retry.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http)]
+    serve_router(docs, [port])
+    # `retryOn: "503"` with 3 attempts: two 503s are retried, the third try answers.
+    assert request(port, "/custom", host="retry.example.com")[0] == 200
+    assert len(custom.requests) == 3
+    # Istio's default policy does not retry a 503 answer ...
+    assert request(port, "/default", host="retry.example.com")[0] == 503
+    assert len(default.requests) == 1
+    # ... but retries a failed connection on another host: every request reaches the healthy endpoint.
+    assert [request(port, "/mixed-default", host="retry.example.com")[0] for _ in range(10)] == [200] * 10
+    # `attempts: 0` turns retries off: round robin sends some requests to the dead endpoint.
+    statuses = [request(port, "/mixed-none", host="retry.example.com")[0] for _ in range(10)]
+    assert statuses.count(503) >= 3 and statuses.count(200) >= 3, statuses
 
 
 # MARK: - 17, 18: match types and header manipulation
@@ -281,6 +316,10 @@ def test_match_types(serve_router, backends):
     hit, other = backends("hit"), backends("other")
     port = free_port()
     http = [
+        {"match": [{"authority": {"prefix": "alias."}}], "route": [route_to("hit")]},
+        # Istio drops a match for another port from this server's routes, so the next rule answers.
+        {"match": [{"port": 1, "uri": {"prefix": "/port"}}], "route": [route_to("other")]},
+        {"match": [{"port": port, "uri": {"prefix": "/port"}}], "route": [route_to("hit")]},
         {"match": [{"uri": {"prefix": "/get"}, "method": {"exact": "GET"}}], "route": [route_to("hit")]},
         {"match": [{"uri": {"prefix": "/query"}, "queryParams": {"debug": {"exact": "1"}}}], "route": [route_to("hit")]},
         {"match": [{"uri": {"exact": "/Foo"}, "ignoreUriCase": True}], "route": [route_to("hit")]},
@@ -290,12 +329,16 @@ def test_match_types(serve_router, backends):
          "route": [route_to("other")]},
     ]
     docs = [gateway(port, hosts=["*"]), svc("hit", 80, {"v1": hit}), svc("other", 80, {"v1": other}),
-            virtual_service("match", ["match.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http)]
+            virtual_service("match", ["match.example.com", "alias.example.com"], gateways=["istio-system/gw"],
+                            namespace=NS, http=http)]
     serve_router(docs, [port])
 
-    def who(path, method="GET", headers=None):
-        status, response_headers, _ = request(port, path, host="match.example.com", method=method, headers=headers)
+    def who(path, method="GET", headers=None, host="match.example.com"):
+        status, response_headers, _ = request(port, path, host=host, method=method, headers=headers)
         return response_headers.get("x-backend", status)
+
+    assert who("/anything", host="alias.example.com") == "hit" and who("/anything") == 404
+    assert who("/port") == "hit"
 
     assert who("/get") == "hit" and who("/get", method="POST") == "other"
     assert who("/query?debug=1") == "hit" and who("/query?debug=2") == "other" and who("/query") == "other"
