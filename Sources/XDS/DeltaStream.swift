@@ -104,6 +104,11 @@ public struct DeltaStream: Sendable {
                 state.knownIsShared = false
             }
         }
+        // Most clients of a class subscribe to exactly the class's names (EDS: every cluster):
+        // keep the class's set (one copy for all) instead of this stream's own.
+        if subscriptionChanged, let shared = config.names[type], state.names.count == shared.count, state.names == shared {
+            state.names = shared
+        }
         let nonce = request.responseNonce
         if !nonce.isEmpty {
             if nonce != state.sentNonce {
