@@ -19,9 +19,15 @@ public struct MeshChange: Sendable, Equatable {
     }
 
     public init(from old: MeshModel, to new: MeshModel) {
-        everything = old.destinationRulesByNamespace != new.destinationRulesByNamespace
-            || !Self.sameResources(old.peerAuthentications, new.peerAuthentications)
-        routing = !Self.sameResources(old.gateways, new.gateways) || !Self.sameResources(old.virtualServices, new.virtualServices)
+        // Collections the two models share (same revision): the same content, nothing to compare.
+        func changed(_ kinds: ConfigKind...) -> Bool {
+            !kinds.allSatisfy { old.sameCollection($0, as: new.collectionRevisions[$0]) }
+        }
+        everything = (changed(.destinationRule) && old.destinationRulesByNamespace != new.destinationRulesByNamespace)
+            || (changed(.peerAuthentication) && !Self.sameResources(old.peerAuthentications, new.peerAuthentications))
+        routing = (changed(.gateway) && !Self.sameResources(old.gateways, new.gateways))
+            || (changed(.virtualService) && !Self.sameResources(old.virtualServices, new.virtualServices))
+        guard changed(.serviceEntry, .workloadEntry) else { return }
         for (host, service) in new.services {
             guard let before = old.services[host] else {
                 everything = true

@@ -23,42 +23,74 @@ public struct MeshModel: Sendable {
     /// PeerAuthentications in Istio's order (the oldest of a level wins).
     public let peerAuthentications: [ConfigResource]
 
-    public init(snapshot: Snapshot) {
+    /// The revision of each collection this model was built from (``Snapshot/Collection/revision``):
+    /// a later model reuses what was built from a collection whose revision it shares.
+    public let collectionRevisions: [ConfigKind: UInt64]
+
+    /// The model of a snapshot. With `previous` (the model of an earlier snapshot of the same store),
+    /// the parts whose collections are the same (same non-zero revision) are reused instead of
+    /// rebuilt: an endpoint change rebuilds the services only.
+    public init(snapshot: Snapshot, previous: MeshModel? = nil) {
         snapshotVersion = snapshot.version
-        let workloadEntries = snapshot.resources(.workloadEntry)
-        var services: [String: Service] = [:]
-        for resource in Self.istioOrder(snapshot.resources(.serviceEntry)) {
-            guard case .serviceEntry(let entry) = resource.spec else { continue }
-            for service in Self.services(from: entry, resource: resource, workloadEntries: workloadEntries)
-            where services[service.hostname] == nil {
-                services[service.hostname] = service
-            }
+        var revisions: [ConfigKind: UInt64] = [:]
+        for kind in ConfigKind.allCases { revisions[kind] = snapshot[kind].revision }
+        collectionRevisions = revisions
+        func unchanged(_ kinds: ConfigKind...) -> MeshModel? {
+            guard let previous, kinds.allSatisfy({ previous.sameCollection($0, as: revisions[$0]) }) else { return nil }
+            return previous
         }
-        self.services = services
-        gateways = snapshot.resources(.gateway)
-        virtualServices = Self.istioOrder(snapshot.resources(.virtualService))
-        var rules: [String: DestinationRuleIndex] = [:]
-        for resource in Self.istioOrder(snapshot.resources(.destinationRule)) {
-            guard case .destinationRule(let rule) = resource.spec else { continue }
-            let host = Hostname.qualified(rule.host, namespace: resource.key.namespace)
-            if host.hasPrefix("*") {
-                rules[resource.key.namespace, default: DestinationRuleIndex()].wildcard.append(resource)
-            } else {
-                rules[resource.key.namespace, default: DestinationRuleIndex()].exact[host, default: []].append(resource)
+        if let same = unchanged(.serviceEntry, .workloadEntry) {
+            services = same.services
+        } else {
+            let workloadEntries = Array(snapshot[.workloadEntry].resources.values)
+            var services: [String: Service] = [:]
+            for resource in Self.istioOrder(snapshot[.serviceEntry].resources.values) {
+                guard case .serviceEntry(let entry) = resource.spec else { continue }
+                for service in Self.services(from: entry, resource: resource, workloadEntries: workloadEntries)
+                where services[service.hostname] == nil {
+                    services[service.hostname] = service
+                }
             }
+            self.services = services
         }
-        destinationRulesByNamespace = rules
-        peerAuthentications = Self.istioOrder(snapshot.resources(.peerAuthentication))
+        gateways = unchanged(.gateway)?.gateways ?? snapshot.resources(.gateway)
+        virtualServices = unchanged(.virtualService)?.virtualServices ?? Self.istioOrder(snapshot[.virtualService].resources.values)
+        if let same = unchanged(.destinationRule) {
+            destinationRulesByNamespace = same.destinationRulesByNamespace
+        } else {
+            var rules: [String: DestinationRuleIndex] = [:]
+            for resource in Self.istioOrder(snapshot[.destinationRule].resources.values) {
+                guard case .destinationRule(let rule) = resource.spec else { continue }
+                let host = Hostname.qualified(rule.host, namespace: resource.key.namespace)
+                if host.hasPrefix("*") {
+                    rules[resource.key.namespace, default: DestinationRuleIndex()].wildcard.append(resource)
+                } else {
+                    rules[resource.key.namespace, default: DestinationRuleIndex()].exact[host, default: []].append(resource)
+                }
+            }
+            destinationRulesByNamespace = rules
+        }
+        peerAuthentications = unchanged(.peerAuthentication)?.peerAuthentications
+            ?? Self.istioOrder(snapshot[.peerAuthentication].resources.values)
     }
 
-    /// Creation time, then name, then namespace (what Istio sorts config by).
-    static func istioOrder(_ resources: [ConfigResource]) -> [ConfigResource] {
-        resources.sorted {
-            let (l, r) = ($0.createTime?.timeIntervalSince1970 ?? 0, $1.createTime?.timeIntervalSince1970 ?? 0)
+    /// Whether this model was built from the collection of `kind` with this revision.
+    func sameCollection(_ kind: ConfigKind, as revision: UInt64?) -> Bool {
+        guard let revision, revision != 0 else { return false }
+        return collectionRevisions[kind] == revision
+    }
+
+    /// Creation time, then name, then namespace (what Istio sorts config by). Sorts positions, not
+    /// the (large) resources themselves.
+    static func istioOrder(_ resources: some Collection<ConfigResource>) -> [ConfigResource] {
+        let all = Array(resources)
+        let order = all.indices.sorted { a, b in
+            let (l, r) = (all[a].createTime?.timeIntervalSince1970 ?? 0, all[b].createTime?.timeIntervalSince1970 ?? 0)
             if l != r { return l < r }
-            if $0.key.name != $1.key.name { return $0.key.name < $1.key.name }
-            return $0.key.namespace < $1.key.namespace
+            if all[a].key.name != all[b].key.name { return all[a].key.name < all[b].key.name }
+            return all[a].key.namespace < all[b].key.namespace
         }
+        return order.map { all[$0] }
     }
 
     static func services(from entry: ServiceEntry, resource: ConfigResource, workloadEntries: [ConfigResource]) -> [Service] {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An immutable, versioned view of every config collection.
 ///
@@ -10,11 +11,23 @@ public struct Snapshot: Sendable {
         /// Bumped each time this collection's content changes (0 = never set).
         public var version: UInt64 = 0
         public var resources: [String: ConfigResource] = [:]
+        /// Identifies this content within the process (0 = unknown): two collections with the same
+        /// non-zero revision hold the same resources, so what was derived from one holds for the
+        /// other. Set by ``Snapshot/applying(_:)``, unique across every snapshot and store.
+        public private(set) var revision: UInt64 = 0
 
         public init(version: UInt64 = 0, resources: [String: ConfigResource] = [:]) {
             self.version = version
             self.resources = resources
         }
+
+        /// Same version and resources (the revision is an identity, not content).
+        public static func == (a: Collection, b: Collection) -> Bool {
+            a.version == b.version && a.resources == b.resources
+        }
+
+        private static let revisions = Atomic<UInt64>(0)
+        mutating func assignRevision() { revision = Self.revisions.add(1, ordering: .relaxed).newValue }
     }
 
     /// Global version, monotonic across every change.
@@ -32,7 +45,12 @@ public struct Snapshot: Sendable {
 
     /// The resources of a kind, sorted by namespace and name.
     public func resources(_ kind: ConfigKind) -> [ConfigResource] {
-        self[kind].resources.values.sorted { $0.key < $1.key }
+        let all = Array(self[kind].resources.values)
+        // Positions are sorted, not the (large) resources; one kind: namespace, then name.
+        let order = all.indices.sorted { a, b in
+            all[a].key.namespace != all[b].key.namespace ? all[a].key.namespace < all[b].key.namespace : all[a].key.name < all[b].key.name
+        }
+        return order.map { all[$0] }
     }
 
     public func resource(_ key: ConfigKey) -> ConfigResource? {
@@ -71,6 +89,7 @@ public struct Snapshot: Sendable {
             }
             guard !delta.isEmpty else { continue }
             collection.resources = resources
+            collection.assignRevision()
             changes[kind] = delta
             next[kind] = collection
         }

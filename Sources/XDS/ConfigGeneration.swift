@@ -50,7 +50,7 @@ public final class ConfigGeneration: Sendable {
     ///   classes a change reaches entirely are translated again on first use.
     public init(snapshot: Snapshot, previous: ConfigGeneration? = nil) {
         snapshotVersion = snapshot.version
-        model = MeshModel(snapshot: snapshot)
+        model = MeshModel(snapshot: snapshot, previous: previous?.model)
         guard let previous else { return }
         let change = MeshChange(from: previous.model, to: model)
         let carried = previous.cache.withLock { $0 }

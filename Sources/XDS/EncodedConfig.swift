@@ -107,9 +107,14 @@ public struct EncodedConfig: Sendable {
             var byName = all ? [:] : next.byType[type] ?? [:]
             for resource in resources { byName[resource.name] = resource }
             let before = byType[type] ?? [:]
-            changed[type] = resources.filter { before[$0.name]?.hash != $0.hash }.map(\.name)
+            let changedResources = resources.filter { before[$0.name]?.hash != $0.hash }
+            changed[type] = changedResources.map(\.name)
             next.byType[type] = byName
-            next.summarize(type)
+            if !all, changedResources.allSatisfy({ before[$0.name] != nil }) {
+                next.summarize(type, replacing: changedResources)
+            } else {
+                next.summarize(type)
+            }
         }
         if !update.endpoints.isEmpty {
             replace(.endpoint, with: update.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }, all: false)
@@ -126,6 +131,33 @@ public struct EncodedConfig: Sendable {
         next.id = Self.nextID()
         next.derivation = (id, changed)
         return next
+    }
+
+    /// ``summarize(_:)`` after replacing existing resources (no name added or removed): the
+    /// sorted list is updated in place, the name set kept.
+    private mutating func summarize(_ type: XDSType, replacing changed: [EncodedResource]) {
+        guard !changed.isEmpty else { return }
+        guard var list = sorted.removeValue(forKey: type), var versionMap = versions.removeValue(forKey: type) else {
+            return summarize(type)
+        }
+        for resource in changed {
+            // Binary search by name in the sorted list.
+            var low = 0, high = list.count
+            while low < high {
+                let mid = (low + high) / 2
+                if list[mid].name < resource.name { low = mid + 1 } else { high = mid }
+            }
+            guard low < list.count, list[low].name == resource.name else {
+                sorted[type] = list
+                versions[type] = versionMap
+                return summarize(type)
+            }
+            list[low] = resource
+            versionMap[resource.name] = resource.version
+        }
+        fullVersion[type] = Self.version(ofSorted: list)
+        sorted[type] = list
+        versions[type] = versionMap
     }
 
     private mutating func summarize(_ type: XDSType) {

@@ -7,11 +7,17 @@ import Translation
 
 /// A snapshot of some Istio YAML (decoding must succeed).
 func snapshot(_ yaml: String, version: UInt64 = 1) -> Snapshot {
+    snapshot(yaml, after: .empty)
+}
+
+/// The snapshot a store reaches from `previous` when every collection is replaced by the YAML's:
+/// collections whose content did not change keep their revision.
+func snapshot(_ yaml: String, after previous: Snapshot) -> Snapshot {
     let decoded = IstioYAML.decode(yaml, file: "test.yaml")
     #expect(decoded.errors.isEmpty, "\(decoded.errors)")
     var byKind: [ConfigKind: SnapshotUpdate.Change] = [:]
     for kind in ConfigKind.allCases { byKind[kind] = .replace(decoded.resources.filter { $0.key.kind == kind }) }
-    return Snapshot.empty.applying(SnapshotUpdate(byKind)).snapshot
+    return previous.applying(SnapshotUpdate(byKind)).snapshot
 }
 
 func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v2Weight: Int = 3,
@@ -77,24 +83,38 @@ private let proxies = [
 @Suite struct IncrementalGenerationTests {
     /// The generation brought forward from `before` serves exactly what a fresh translation of
     /// `after` would, for routers, sidecars and proxyless clients.
+    /// Both when the new snapshot is unrelated to the old one and when it is the old one with
+    /// the changed collections replaced (as from a store: the model reuses the others).
     func expectBroughtForwardEqualsFresh(from before: String, to after: String) {
-        let old = ConfigGeneration(snapshot: snapshot(before))
+        let first = snapshot(before)
+        let old = ConfigGeneration(snapshot: first)
         for proxy in proxies { _ = old.config(for: proxy) }
-        let next = ConfigGeneration(snapshot: snapshot(after, version: 2), previous: old)
         let fresh = ConfigGeneration(snapshot: snapshot(after, version: 2))
-        for proxy in proxies {
-            let (carried, expected) = (next.config(for: proxy), fresh.config(for: proxy))
-            for type in XDSType.allCases {
-                #expect(carried[type] == expected[type], "\(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
-                #expect(carried.fullVersion[type] == expected.fullVersion[type])
+        for next in [ConfigGeneration(snapshot: snapshot(after, version: 2), previous: old),
+                     ConfigGeneration(snapshot: snapshot(after, after: first), previous: old)] {
+            for proxy in proxies {
+                let (carried, expected) = (next.config(for: proxy), fresh.config(for: proxy))
+                for type in XDSType.allCases {
+                    #expect(carried[type] == expected[type], "\(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
+                    #expect(carried.fullVersion[type] == expected.fullVersion[type])
+                    #expect(carried.sorted[type]?.map(\.hash) == expected.sorted[type]?.map(\.hash))
+                    #expect(carried.versions[type] == expected.versions[type] && carried.names[type] == expected.names[type])
+                }
             }
+            #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
         }
-        #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
     }
 
     @Test func anEndpointChangeRebuildsOnlyThatServicesAssignments() {
         let change = MeshChange(from: MeshModel(snapshot: snapshot(mesh())), to: MeshModel(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"))))
         #expect(change == MeshChange(endpointHosts: ["reviews.shop.svc.cluster.local"]))
+        // From a store: only the ServiceEntry collection is new; the rest of the model is reused.
+        let first = snapshot(mesh())
+        let second = snapshot(mesh(reviewsV2Address: "10.0.0.9"), after: first)
+        #expect(second[.virtualService].revision == first[.virtualService].revision)
+        #expect(second[.serviceEntry].revision != first[.serviceEntry].revision)
+        let old = MeshModel(snapshot: first)
+        #expect(MeshChange(from: old, to: MeshModel(snapshot: second, previous: old)) == change)
         expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(reviewsV2Address: "10.0.0.9"))
         expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(v2Weight: 7))
     }
