@@ -45,9 +45,11 @@ public enum Packing {
     }
 
     public static func any(_ message: any SwiftProtobuf.Message) -> Google_Protobuf_Any {
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
         var any = Google_Protobuf_Any()
         any.typeURL = typeURL(of: message)
-        any.value = Data(deterministicBytes(message))
+        any.value = (try? message.serializedBytes(options: options)) ?? Data()
         return any
     }
 }

@@ -21,8 +21,13 @@ public struct EncodedResource: Sendable, Equatable {
     public let deltaResource: Envoy_Service_Discovery_V3_Resource
 
     public init(name: String, message: any SwiftProtobuf.Message) {
+        self.init(name: name, any: Packing.any(message))
+    }
+
+    /// A resource already packed (its bytes deterministic).
+    public init(name: String, any: Google_Protobuf_Any) {
         self.name = name
-        self.any = Packing.any(message)
+        self.any = any
         var hasher = FNV1a()
         hasher.combine(any.value)
         self.hash = hasher.value
@@ -85,14 +90,14 @@ public struct EncodedConfig: Sendable {
 
     public init(_ config: ProxyConfig) {
         inboundMutualTLS = config.inboundMutualTLS
-        let discovery = Self.virtualHostDiscovery(config.routes)
-        discoveredRoutes = discovery.routes
+        let routes = Self.encodeRoutes(config.routes)
+        discoveredRoutes = routes.routes
         resources = [
             .cluster: Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) }),
             .endpoint: Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }),
             .listener: Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) }),
-            .route: Self.index(config.routes.map { EncodedResource(name: $0.name, message: $0) }),
-            .virtualHost: discovery.virtualHosts,
+            .route: routes.whole,
+            .virtualHost: routes.virtualHosts,
         ]
     }
 
@@ -123,10 +128,10 @@ public struct EncodedConfig: Sendable {
             replace(.listener, with: listeners.map { EncodedResource(name: $0.name, message: $0) }, all: true)
         }
         if let routes = update.routes {
-            replace(.route, with: routes.map { EncodedResource(name: $0.name, message: $0) }, all: true)
-            let discovery = Self.virtualHostDiscovery(routes)
-            next.discoveredRoutes = discovery.routes
-            replace(.virtualHost, with: Array(discovery.virtualHosts.values), all: true)
+            let encoded = Self.encodeRoutes(routes)
+            replace(.route, with: Array(encoded.whole.values), all: true)
+            next.discoveredRoutes = encoded.routes
+            replace(.virtualHost, with: Array(encoded.virtualHosts.values), all: true)
         }
         next.id = Self.nextID()
         next.derivation = (id, changed)
@@ -168,12 +173,29 @@ public struct EncodedConfig: Sendable {
         versions[type] = Dictionary(list.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The VHDS form of route configurations: the configurations without virtual hosts, and the
-    /// virtual hosts as resources of their own.
-    static func virtualHostDiscovery(_ routes: [RouteConfiguration]) -> (routes: [String: EncodedResource], virtualHosts: [String: EncodedResource]) {
-        let split = routes.map(RouteBuilder.virtualHostDiscovery)
-        return (index(split.map { EncodedResource(name: $0.routeConfiguration.name, message: $0.routeConfiguration) }),
-                index(split.flatMap { $0.virtualHosts.map { EncodedResource(name: $0.name, message: $0) } }))
+    /// Route configurations encoded both ways, each virtual host serialized once: whole (what
+    /// state-of-the-world and non-VHDS streams get), and in their VHDS form (the configurations
+    /// without virtual hosts, and the virtual hosts as resources of their own).
+    static func encodeRoutes(_ routes: [RouteConfiguration]) -> (whole: [String: EncodedResource], routes: [String: EncodedResource],
+                                                                  virtualHosts: [String: EncodedResource]) {
+        var whole: [EncodedResource] = []
+        var discovered: [EncodedResource] = []
+        var hosts: [EncodedResource] = []
+        for configuration in routes {
+            let split = RouteBuilder.virtualHostDiscovery(configuration)
+            discovered.append(EncodedResource(name: configuration.name, message: split.routeConfiguration))
+            var inline: [Data] = []
+            for (host, original) in zip(split.virtualHosts, configuration.virtualHosts) {
+                let resource = EncodedResource(name: host.name, message: host)
+                hosts.append(resource)
+                inline.append(WireFormat.replacingLeadingString(in: resource.any.value, with: original.name))
+            }
+            var any = Google_Protobuf_Any()
+            any.typeURL = Packing.typeURL(of: configuration)
+            any.value = WireFormat.routeConfiguration(configuration, virtualHosts: inline)
+            whole.append(EncodedResource(name: configuration.name, any: any))
+        }
+        return (index(whole), index(discovered), index(hosts))
     }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {

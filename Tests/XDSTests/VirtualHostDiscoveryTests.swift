@@ -204,6 +204,34 @@ private func subscribedStream(_ config: EncodedConfig, vhdsNames: [String] = ["h
         return stream
     }
 
+    @Test func wholeRouteConfigurationsAssembledFromTheirVirtualHostsAreTheirOwnEncoding() throws {
+        let model = MeshModel(snapshot: snapshot(mesh()))
+        var routes = Translator.config(for: Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"]), in: model).routes
+        routes += Translator.config(for: Proxy(kind: .sidecar, namespace: "shop", isProxylessGRPC: true), in: model).routes
+        var unnamed = RouteConfiguration()
+        var host = Envoy_Config_Route_V3_VirtualHost()
+        host.domains = ["*"]
+        unnamed.virtualHosts = [host, host]
+        unnamed.validateClusters = Google_Protobuf_BoolValue(false)
+        routes.append(unnamed)
+        var long = RouteConfiguration()
+        long.name = String(repeating: "r", count: 300)
+        long.virtualHosts = (0..<3).map { index in
+            var host = Envoy_Config_Route_V3_VirtualHost()
+            host.name = String(repeating: "h", count: 200 + index)
+            host.domains = [String(repeating: "d", count: 1000)]
+            return host
+        }
+        routes.append(long)
+        #expect(routes.count >= 4)
+        let encoded = EncodedConfig(ProxyConfig(routes: routes))
+        for configuration in routes {
+            let whole = try #require(encoded[.route][configuration.name])
+            #expect(whole.any.value == Data(Packing.deterministicBytes(configuration)), "\(configuration.name)")
+            #expect(whole.any.typeURL == "type.googleapis.com/envoy.config.route.v3.RouteConfiguration")
+        }
+    }
+
     @Test func aVirtualServiceChangeInADerivedGenerationSendsOnlyTheChangedVirtualHost() throws {
         let router = Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"])
         let old = ConfigGeneration(snapshot: snapshot(mesh()))
