@@ -83,6 +83,8 @@ public struct EncodedConfig: Sendable {
     /// Their virtual hosts are the `.virtualHost` resources. Only delta ADS streams to Envoy use
     /// these; every other stream gets `resources[.route]`.
     public private(set) var discoveredRoutes: [String: EncodedResource] = [:]
+    /// The virtual hosts as built, with their bytes, for the next ``applying(_:)`` to reuse.
+    private var virtualHostCache: [String: EncodedVirtualHost] = [:]
 
     /// Proxyless gRPC: the workload's inbound mutual TLS, from which the listeners xDS-enabled
     /// servers request by name are built when asked for (see ``resource(_:named:)``).
@@ -92,6 +94,7 @@ public struct EncodedConfig: Sendable {
         inboundMutualTLS = config.inboundMutualTLS
         let routes = Self.encodeRoutes(config.routes)
         discoveredRoutes = routes.routes
+        virtualHostCache = routes.cache
         resources = [
             .cluster: Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) }),
             .endpoint: Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }),
@@ -128,9 +131,10 @@ public struct EncodedConfig: Sendable {
             replace(.listener, with: listeners.map { EncodedResource(name: $0.name, message: $0) }, all: true)
         }
         if let routes = update.routes {
-            let encoded = Self.encodeRoutes(routes)
+            let encoded = Self.encodeRoutes(routes, previous: virtualHostCache)
             replace(.route, with: Array(encoded.whole.values), all: true)
             next.discoveredRoutes = encoded.routes
+            next.virtualHostCache = encoded.cache
             replace(.virtualHost, with: Array(encoded.virtualHosts.values), all: true)
         }
         next.id = Self.nextID()
@@ -175,27 +179,43 @@ public struct EncodedConfig: Sendable {
 
     /// Route configurations encoded both ways, each virtual host serialized once: whole (what
     /// state-of-the-world and non-VHDS streams get), and in their VHDS form (the configurations
-    /// without virtual hosts, and the virtual hosts as resources of their own).
-    static func encodeRoutes(_ routes: [RouteConfiguration]) -> (whole: [String: EncodedResource], routes: [String: EncodedResource],
-                                                                  virtualHosts: [String: EncodedResource]) {
+    /// without virtual hosts, and the virtual hosts as resources of their own). A virtual host equal
+    /// to one in `previous` (by VHDS name) keeps its bytes: a VirtualService edit serializes the
+    /// hosts it changed, not the whole configuration.
+    static func encodeRoutes(_ routes: [RouteConfiguration], previous: [String: EncodedVirtualHost] = [:])
+        -> (whole: [String: EncodedResource], routes: [String: EncodedResource], virtualHosts: [String: EncodedResource],
+            cache: [String: EncodedVirtualHost]) {
         var whole: [EncodedResource] = []
         var discovered: [EncodedResource] = []
         var hosts: [EncodedResource] = []
+        var cache: [String: EncodedVirtualHost] = [:]
         for configuration in routes {
             let split = RouteBuilder.virtualHostDiscovery(configuration)
             discovered.append(EncodedResource(name: configuration.name, message: split.routeConfiguration))
             var inline: [Data] = []
             for (host, original) in zip(split.virtualHosts, configuration.virtualHosts) {
-                let resource = EncodedResource(name: host.name, message: host)
-                hosts.append(resource)
-                inline.append(WireFormat.replacingLeadingString(in: resource.any.value, with: original.name))
+                let encoded: EncodedVirtualHost
+                if let known = previous[host.name], known.message == host {
+                    encoded = known
+                } else {
+                    encoded = EncodedVirtualHost(message: host, resource: EncodedResource(name: host.name, message: host))
+                }
+                cache[host.name] = encoded
+                hosts.append(encoded.resource)
+                inline.append(WireFormat.replacingLeadingString(in: encoded.resource.any.value, with: original.name))
             }
             var any = Google_Protobuf_Any()
             any.typeURL = Packing.typeURL(of: configuration)
             any.value = WireFormat.routeConfiguration(configuration, virtualHosts: inline)
             whole.append(EncodedResource(name: configuration.name, any: any))
         }
-        return (index(whole), index(discovered), index(hosts))
+        return (index(whole), index(discovered), index(hosts), cache)
+    }
+
+    /// A VHDS virtual host with its encoding, kept to reuse the bytes while it does not change.
+    struct EncodedVirtualHost: Sendable {
+        var message: Envoy_Config_Route_V3_VirtualHost
+        var resource: EncodedResource
     }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {

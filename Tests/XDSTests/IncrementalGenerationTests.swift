@@ -125,6 +125,28 @@ private let proxies = [
         expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(canaryHeader: "always"))
     }
 
+    @Test func aVirtualServiceChangeLeavesTheOtherVirtualHostsAsTheyWere() {
+        let ratings = """
+
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: ratings, namespace: shop}
+        spec:
+          hosts: [ratings.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+        """
+        expectBroughtForwardEqualsFresh(from: mesh() + ratings, to: mesh(canaryHeader: "always") + ratings)
+        let old = ConfigGeneration(snapshot: snapshot(mesh() + ratings))
+        let before = old.config(for: proxies[0])
+        let after = ConfigGeneration(snapshot: snapshot(mesh(canaryHeader: "always") + ratings, after: snapshot(mesh() + ratings)),
+                                     previous: old).config(for: proxies[0])
+        #expect(before[.virtualHost].count == 2)
+        #expect(after.changedNames(.virtualHost, since: before) == ["http.8080/reviews.shop.svc.cluster.local:8080"])
+    }
+
     @Test func changesThatShapeClustersRebuildEverything() {
         let before = MeshModel(snapshot: snapshot(mesh()))
         // DNS endpoints live inside the cluster; subsets decide which assignments exist.
