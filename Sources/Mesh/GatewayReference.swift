@@ -4,7 +4,7 @@
 public func resolveGatewayReference(_ reference: String, namespace: String) -> String {
     if reference == "mesh" { return reference }
     if reference.hasPrefix("./") { return "\(namespace)/\(reference.dropFirst(2))" }
-    if reference.contains("/") { return reference }
+    if reference.utf8.contains(UInt8(ascii: "/")) { return reference }
     let parts = reference.split(separator: ".")
     if parts.count >= 2 { return "\(parts[1])/\(parts[0])" }
     return "\(namespace)/\(reference)"

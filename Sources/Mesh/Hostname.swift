@@ -5,7 +5,7 @@ public enum Hostname {
     /// A short name resolved in a namespace (`reviews` in `default` → `reviews.default.svc.cluster.local`);
     /// names with a dot, `*` and IPv6 addresses stay as they are.
     public static func qualified(_ host: String, namespace: String, domainSuffix: String = defaultDomainSuffix) -> String {
-        if host.isEmpty || host == "*" || host.contains(".") || host.contains(":") { return host }
+        if host.isEmpty || host == "*" || host.utf8.contains(UInt8(ascii: ".")) || host.utf8.contains(UInt8(ascii: ":")) { return host }
         return "\(host).\(namespace).svc.\(domainSuffix)"
     }
 

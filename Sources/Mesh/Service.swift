@@ -34,7 +34,7 @@ public struct Service: Sendable, Equatable {
         /// Whether the address is an IPv4 or IPv6 literal (EDS carries only those; hostnames are
         /// resolved by DNS clusters).
         public var hasIPAddress: Bool {
-            if address.contains(":") {
+            if address.utf8.contains(UInt8(ascii: ":")) {
                 return !address.hasPrefix("unix:") && address.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
             }
             let octets = address.split(separator: ".", omittingEmptySubsequences: false)

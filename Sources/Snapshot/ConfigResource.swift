@@ -88,10 +88,27 @@ public struct FNV1a: Sendable {
     public init() {}
 
     public mutating func combine(_ bytes: some Sequence<UInt8>) {
+        // Contiguous bytes (Data, arrays, UTF-8 strings) hash from one buffer; same result.
+        if let done: Void = bytes.withContiguousStorageIfAvailable({ combine(buffer: UnsafeRawBufferPointer($0)) }) {
+            return done
+        }
         for byte in bytes {
             value ^= UInt64(byte)
             value &*= 0x0000_0100_0000_01b3
         }
+    }
+
+    public mutating func combine(_ data: Data) {
+        data.withUnsafeBytes { combine(buffer: $0) }
+    }
+
+    private mutating func combine(buffer: UnsafeRawBufferPointer) {
+        var hash = value
+        for byte in buffer {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        value = hash
     }
 
     public mutating func combine(_ string: String) {

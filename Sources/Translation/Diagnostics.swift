@@ -23,7 +23,13 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
 /// Pure checks of the config one proxy receives, for what SwiftPilot cannot translate faithfully.
 public enum Diagnostics {
     public static func problems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
-        var found = destinationRuleProblems(for: proxy, in: model) + virtualServiceProblems(in: model)
+        destinationRuleProblems(for: proxy, in: model) + routingProblems(for: proxy, in: model)
+    }
+
+    /// The problems of VirtualServices and Gateways: all that a routing-only change can alter
+    /// (DestinationRule problems stay as they were).
+    public static func routingProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
+        var found = virtualServiceProblems(in: model)
         if proxy.kind == .router { found += gatewayProblems(for: proxy, in: model) }
         return found
     }

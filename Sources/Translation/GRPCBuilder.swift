@@ -47,7 +47,7 @@ public enum GRPCBuilder {
         guard !domain.isEmpty, hostname.hasSuffix("." + domain) else { return [hostname] }
         let short = String(hostname.dropLast(domain.count + 1))
         var names = [hostname]
-        if !short.contains(".") { names.append(short) }
+        if !short.utf8.contains(UInt8(ascii: ".")) { names.append(short) }
         for suffix in [proxy.namespace, proxy.namespace + ".svc"] where domain.hasPrefix(suffix + ".") {
             names.append("\(short).\(suffix)")
         }

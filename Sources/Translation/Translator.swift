@@ -24,7 +24,9 @@ public enum Translator {
         /// Every listener and route configuration, when routing changed; nil when they stay.
         public var listeners: [Listener]?
         public var routes: [RouteConfiguration]?
-        public var diagnostics: [Diagnostic]?
+        /// VirtualService and Gateway problems, when routing changed (DestinationRule problems
+        /// cannot have: they stay).
+        public var routingDiagnostics: [Diagnostic]?
     }
 
     /// The part of a proxy's config that `change` reaches, given the EDS clusters it had; nil when
@@ -46,7 +48,7 @@ public enum Translator {
                 update.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
                 update.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model)
             }
-            update.diagnostics = Diagnostics.problems(for: proxy, in: model)
+            update.routingDiagnostics = Diagnostics.routingProblems(for: proxy, in: model)
         }
         return update
     }

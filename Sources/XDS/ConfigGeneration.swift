@@ -61,8 +61,10 @@ public final class ConfigGeneration: Sendable {
                 continue
             }
             guard let update = Translator.update(for: old.proxy, in: model, change: change, edsClusters: old.config[.endpoint].keys) else { continue }
-            let diagnostics = update.diagnostics ?? old.diagnostics
-            if update.diagnostics != nil { log(diagnostics, for: key) }
+            let diagnostics = update.routingDiagnostics.map { routing in
+                old.diagnostics.filter { $0.resource.kind == .destinationRule } + routing
+            } ?? old.diagnostics
+            if update.routingDiagnostics != nil { log(diagnostics, for: key) }
             updated[key] = Translated(config: old.config.applying(update), diagnostics: diagnostics, proxy: old.proxy)
         }
         cache.withLock { $0 = updated }

@@ -220,7 +220,7 @@ public struct DeltaStream: Sendable {
         var routes = Set<String>()
         var entries: [String] = []
         for name in state.names {
-            if name.contains("/") { entries.append(name) } else { routes.insert(name) }
+            if name.utf8.contains(UInt8(ascii: "/")) { entries.append(name) } else { routes.insert(name) }
         }
         if state.wildcard {
             let subscribed = types[.route].map { inScope(.route, $0).resources } ?? available(.route)
@@ -269,7 +269,7 @@ public struct DeltaStream: Sendable {
         var aliases: [String: [String]] = [:]
         var unknown: [String] = []
         var plain = force
-        for name in force where name.contains("/") && all[name] == nil {
+        for name in force where name.utf8.contains(UInt8(ascii: "/")) && all[name] == nil {
             plain.remove(name)
             if let resolved = resolveVirtualHost(name, in: all) {
                 aliases[resolved, default: []].append(name)
@@ -278,7 +278,7 @@ public struct DeltaStream: Sendable {
                 unknown.append(name)
             }
         }
-        plain.formUnion(virtualHostNames(in: Set(force.filter { !$0.contains("/") })))
+        plain.formUnion(virtualHostNames(in: Set(force.filter { !$0.utf8.contains(UInt8(ascii: "/")) })))
         return response(for: .virtualHost, force: plain, reportMissing: [], aliases: aliases, unknown: unknown.sorted())
     }
 
