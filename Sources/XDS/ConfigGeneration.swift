@@ -7,16 +7,18 @@ import Translation
 /// Proxies that receive identical config: same kind, namespace, labels, generator, locality and
 /// (for proxyless gRPC) DNS domain.
 public struct ProxyClass: Hashable, Sendable {
-    public var kind: Proxy.Kind
-    public var namespace: String
-    public var labels: [String: String]
-    public var proxyless: Bool
+    public let kind: Proxy.Kind
+    public let namespace: String
+    public let labels: [String: String]
+    public let proxyless: Bool
     /// Endpoint priorities depend on where the proxy is.
-    public var locality: String
+    public let locality: String
     /// Proxyless gRPC listener aliases (short names) depend on the DNS domain.
-    public var dnsDomain: String
+    public let dnsDomain: String
     /// `ISTIO_MUTUAL` clusters name the proxy's certificate files.
-    public var workloadCertificates: Proxy.WorkloadCertificates?
+    public let workloadCertificates: Proxy.WorkloadCertificates?
+    /// The hash of the fields, computed once: classes are looked up on every request and push.
+    private let hashCode: Int
 
     public init(_ proxy: Proxy) {
         kind = proxy.kind
@@ -26,6 +28,23 @@ public struct ProxyClass: Hashable, Sendable {
         locality = proxy.locality
         dnsDomain = proxy.isProxylessGRPC ? proxy.dnsDomain : ""
         workloadCertificates = proxy.isProxylessGRPC ? nil : proxy.workloadCertificates
+        var hasher = Hasher()
+        hasher.combine(kind)
+        hasher.combine(namespace)
+        hasher.combine(labels)
+        hasher.combine(proxyless)
+        hasher.combine(locality)
+        hasher.combine(dnsDomain)
+        hasher.combine(workloadCertificates)
+        hashCode = hasher.finalize()
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
+
+    public static func == (a: ProxyClass, b: ProxyClass) -> Bool {
+        a.hashCode == b.hashCode && a.kind == b.kind && a.namespace == b.namespace && a.labels == b.labels
+            && a.proxyless == b.proxyless && a.locality == b.locality && a.dnsDomain == b.dnsDomain
+            && a.workloadCertificates == b.workloadCertificates
     }
 }
 
@@ -72,7 +91,11 @@ public final class ConfigGeneration: Sendable {
 
     /// The encoded config for a proxy (computed on first use for its class).
     public func config(for proxy: Proxy) -> EncodedConfig {
-        let key = ProxyClass(proxy)
+        config(for: ProxyClass(proxy), proxy: proxy)
+    }
+
+    /// ``config(for:)`` with the proxy's class already known (`key` must be `ProxyClass(proxy)`).
+    public func config(for key: ProxyClass, proxy: Proxy) -> EncodedConfig {
         if let cached = cache.withLock({ $0[key] }) { return cached.config }
         let translated = Translator.config(for: proxy, in: model)
         let entry = Translated(config: EncodedConfig(translated), diagnostics: translated.diagnostics, proxy: proxy)

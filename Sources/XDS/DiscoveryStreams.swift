@@ -31,6 +31,10 @@ public struct DiscoveryStreams: Sendable {
     struct Connection: Sendable {
         var id: String
         var proxy: Proxy
+        /// The proxy's class, computed once (generations cache config per class).
+        var proxyClass: ProxyClass
+        /// The connection's sync status, updated in place.
+        var status: SyncStatusRegistry.Entry
         var logger: Logger
         /// Whether a delta ADS stream of this proxy serves routes over VHDS (`SWIFTPILOT_VHDS`).
         var virtualHostDiscovery: Bool
@@ -126,11 +130,11 @@ public struct DiscoveryStreams: Sendable {
                 if let fixedType { request.typeURL = fixedType.typeURL }
                 connection.logger.debug("request", metadata: request.logMetadata)
                 if stream == nil { stream = Protocol(serving: connection) }
-                let responses = stream!.handle(request, config: generation.config(for: connection.proxy))
+                let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
                 record(stream!.events, connection: connection, generation: generation)
                 return responses
             },
-            push: { connection, generation in stream?.push(config: generation.config(for: connection.proxy)) ?? [] },
+            push: { connection, generation in stream?.push(config: generation.config(for: connection.proxyClass, proxy: connection.proxy)) ?? [] },
             write: { response, connection, generation in
                 try await writer.write(response)
                 sent(type: response.typeURL, version: response.reportedVersion, nonce: response.nonce, count: response.resourceCount,
@@ -146,10 +150,11 @@ public struct DiscoveryStreams: Sendable {
         logger[metadataKey: "proxy"] = "\(id)"
         var entry = ProxySyncStatus(connectionID: id, nodeID: nodeID, proxyKind: proxy.kind.rawValue, namespace: proxy.namespace, connectedAt: Date())
         entry.transport = transport
-        status.register(entry, proxy: proxy)
+        let handle = status.register(entry, proxy: proxy)
         metrics.connected(+1)
         logger.info("proxy connected", metadata: ["kind": "\(proxy.kind)", "namespace": "\(proxy.namespace)", "transport": "\(transport)"])
-        return Connection(id: id, proxy: proxy, logger: logger, virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
+        return Connection(id: id, proxy: proxy, proxyClass: ProxyClass(proxy), status: handle, logger: logger,
+                          virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
     }
 
     private func close(_ connection: Connection) {
@@ -162,27 +167,17 @@ public struct DiscoveryStreams: Sendable {
         for event in events {
             switch event {
             case .ack(let type, let nonce):
-                status.update(connectionID: connection.id) { status in
-                    var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
-                    guard entry.sentNonce == nonce else { return }
-                    if let sentAt = entry.sentAt, entry.ackedVersion != entry.sentVersion {
-                        metrics.converged(after: Date().timeIntervalSince(sentAt))
-                    }
-                    entry.ackedVersion = entry.sentVersion
-                    entry.ackedAt = Date()
-                    entry.nack = nil
-                    entry.nackedVersion = nil
-                    entry.nackSources = nil
-                    status.types[type.shortName] = entry
+                connection.status.update { status in
+                    status.types[type.shortName, default: ProxySyncStatus.TypeStatus()].acknowledge(nonce: nonce, metrics: metrics)
                 }
             case .nack(let type, let nonce, let message):
                 metrics.rejected(type: type)
-                let names = Array(generation.config(for: connection.proxy)[type].keys)
+                let names = Array(generation.config(for: connection.proxyClass, proxy: connection.proxy)[type].keys)
                 let sources = Provenance.sources(of: type, names: names, message: message, for: connection.proxy, in: generation.model)
                 connection.logger.warning("proxy rejected config", metadata: [
                     "type": "\(type.shortName)", "nonce": "\(nonce)", "error": "\(message)", "sources": "\(sources.map(\.description))",
                 ])
-                status.update(connectionID: connection.id) { status in
+                connection.status.update { status in
                     var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
                     entry.nack = message
                     entry.nackedVersion = entry.sentVersion
@@ -202,15 +197,30 @@ public struct DiscoveryStreams: Sendable {
         activity.add(1)
         metrics.pushed(type: type, bytes: bytes)
         connection.logger.debug("sent", metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
-        status.update(connectionID: connection.id) { status in
+        connection.status.update { status in
             status.snapshotVersion = generation.snapshotVersion
-            var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
-            entry.sentVersion = version
-            entry.sentNonce = nonce
-            entry.sentAt = Date()
-            entry.resourceCount = count
-            status.types[type.shortName] = entry
+            status.types[type.shortName, default: ProxySyncStatus.TypeStatus()].recordSent(version: version, nonce: nonce, count: count)
         }
+    }
+}
+
+extension ProxySyncStatus.TypeStatus {
+    /// The ACK of the response with `nonce` (an ACK of an older response changes nothing).
+    mutating func acknowledge(nonce: String, metrics: XDSMetrics) {
+        guard sentNonce == nonce else { return }
+        if let sentAt, ackedVersion != sentVersion { metrics.converged(after: Date().timeIntervalSince(sentAt)) }
+        ackedVersion = sentVersion
+        ackedAt = Date()
+        nack = nil
+        nackedVersion = nil
+        nackSources = nil
+    }
+
+    mutating func recordSent(version: String, nonce: String, count: Int) {
+        sentVersion = version
+        sentNonce = nonce
+        sentAt = Date()
+        resourceCount = count
     }
 }
 

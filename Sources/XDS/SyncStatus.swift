@@ -38,37 +38,45 @@ public struct ProxySyncStatus: Sendable, Codable {
 
 /// Every connected proxy's sync status, for `/debug/syncz` and `swiftpilot proxy-status`.
 public final class SyncStatusRegistry: Sendable {
-    private let entries = Mutex<[String: ProxySyncStatus]>([:])
-    private let proxies = Mutex<[String: Proxy]>([:])
+    /// One connection's status, updated in place under its own lock (pushes to many proxies do
+    /// not contend on one lock or copy each status out and back).
+    public final class Entry: Sendable {
+        let status: Mutex<ProxySyncStatus>
+        public let proxy: Proxy
+
+        init(_ status: ProxySyncStatus, proxy: Proxy) {
+            self.status = Mutex(status)
+            self.proxy = proxy
+        }
+
+        public func update(_ body: (inout ProxySyncStatus) -> Void) { status.withLock { body(&$0) } }
+        public var current: ProxySyncStatus { status.withLock { $0 } }
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
 
     public init() {}
 
-    public func register(_ status: ProxySyncStatus, proxy: Proxy) {
-        entries.withLock { $0[status.connectionID] = status }
-        proxies.withLock { $0[status.connectionID] = proxy }
+    @discardableResult
+    public func register(_ status: ProxySyncStatus, proxy: Proxy) -> Entry {
+        let entry = Entry(status, proxy: proxy)
+        entries.withLock { $0[status.connectionID] = entry }
+        return entry
     }
 
     public func remove(connectionID: String) {
         _ = entries.withLock { $0.removeValue(forKey: connectionID) }
-        _ = proxies.withLock { $0.removeValue(forKey: connectionID) }
     }
 
     /// Every connection with its proxy identity.
     public var connections: [(status: ProxySyncStatus, proxy: Proxy)] {
-        let all = self.all
-        let proxies = self.proxies.withLock { $0 }
-        return all.compactMap { status in proxies[status.connectionID].map { (status, $0) } }
+        entries.withLock { Array($0.values) }.map { ($0.current, $0.proxy) }.sorted { $0.status.connectionID < $1.status.connectionID }
     }
 
     public func update(connectionID: String, _ body: (inout ProxySyncStatus) -> Void) {
-        entries.withLock { entries in
-            if var status = entries[connectionID] {
-                body(&status)
-                entries[connectionID] = status
-            }
-        }
+        entries.withLock { $0[connectionID] }?.update(body)
     }
 
-    public var all: [ProxySyncStatus] { entries.withLock { Array($0.values) }.sorted { $0.connectionID < $1.connectionID } }
+    public var all: [ProxySyncStatus] { entries.withLock { Array($0.values) }.map(\.current).sorted { $0.connectionID < $1.connectionID } }
     public var count: Int { entries.withLock { $0.count } }
 }

@@ -15,9 +15,16 @@ public struct XDSMetrics: Sendable {
     private static let connectionCount = AtomicCounter()
 
     func pushed(type: XDSType, bytes: Int) {
-        Counter(label: "pilot_xds_pushes", dimensions: [("type", type.shortName.lowercased())]).increment()
-        Counter(label: "pilot_xds_sent_bytes", dimensions: [("type", type.shortName.lowercased())]).increment(by: bytes)
+        guard let counters = Self.pushCounters[type] else { return }
+        counters.pushes.increment()
+        counters.bytes.increment(by: bytes)
     }
+
+    /// Made once (on first use, after the metrics backend is bootstrapped), not per push.
+    private static let pushCounters: [XDSType: (pushes: Counter, bytes: Counter)] = Dictionary(uniqueKeysWithValues: XDSType.allCases.map { type in
+        let dimensions = [("type", type.shortName.lowercased())]
+        return (type, (Counter(label: "pilot_xds_pushes", dimensions: dimensions), Counter(label: "pilot_xds_sent_bytes", dimensions: dimensions)))
+    })
 
     func rejected(type: XDSType) {
         Counter(label: "pilot_total_xds_rejects", dimensions: [("type", type.shortName.lowercased())]).increment()
