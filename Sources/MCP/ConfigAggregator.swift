@@ -69,6 +69,7 @@ public final class ConfigAggregator: Sendable {
         recordRejections(source: source, scope: "validate:\(kind)", problems)
         return update(source: source, kinds: [kind]) { collections in
             var map: [String: ConfigResource] = [:]
+            map.reserveCapacity(resources.count)
             for resource in resources { map[resource.key.resourceName] = resource }
             collections[kind] = map
         }
@@ -147,6 +148,13 @@ public final class ConfigAggregator: Sendable {
             var found: [Conflict] = []
             state.conflicts.removeAll { kinds.contains($0.key.kind) }
             for kind in kinds {
+                let delivering = orderedSources(state).filter { state.perSource[$0]?[kind]?.isEmpty == false }
+                let complete = fallback == nil || sources.allSatisfy { state.synced[$0]?.contains(kind) == true }
+                if delivering.count <= 1, complete {
+                    // One source has this kind: its content is the merge (no copy, nothing to resolve).
+                    update.changes[kind] = .replaceByName(delivering.first.flatMap { state.perSource[$0]?[kind] } ?? [:])
+                    continue
+                }
                 var merged: [String: ConfigResource] = [:]
                 for id in orderedSources(state) {
                     for (name, resource) in state.perSource[id]?[kind] ?? [:] {

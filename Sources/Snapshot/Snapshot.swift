@@ -68,15 +68,21 @@ public struct Snapshot: Sendable {
             var collection = self[kind]
             var resources = collection.resources
             var delta = SnapshotDiff.Changes()
-            switch change {
-            case .replace(let all):
-                var incoming: [String: ConfigResource] = [:]
-                for resource in all { incoming[resource.key.resourceName] = resource }
+            func replaceAll(with incoming: [String: ConfigResource]) {
                 for name in resources.keys where incoming[name] == nil { delta.removed.insert(name) }
                 for (name, resource) in incoming {
                     delta.record(upsert: resource, previous: resources[name], name: name)
                 }
                 resources = incoming
+            }
+            switch change {
+            case .replace(let all):
+                var incoming: [String: ConfigResource] = [:]
+                incoming.reserveCapacity(all.count)
+                for resource in all { incoming[resource.key.resourceName] = resource }
+                replaceAll(with: incoming)
+            case .replaceByName(let incoming):
+                replaceAll(with: incoming)
             case .patch(let upserts, let removals):
                 for resource in upserts {
                     let name = resource.key.resourceName
@@ -119,6 +125,8 @@ public struct SnapshotUpdate: Sendable {
     public enum Change: Sendable {
         /// The complete new content of the collection.
         case replace([ConfigResource])
+        /// The complete new content, already keyed by `namespace/name` (no re-indexing).
+        case replaceByName([String: ConfigResource])
         /// Upserts and removals (by `namespace/name`).
         case patch(upsert: [ConfigResource], remove: [String])
     }
