@@ -215,25 +215,29 @@ final class Runner: @unchecked Sendable {
     }
 
     /// Publishes one change and waits until every proxy ACKed a response containing `marker`.
-    func converge(marker: String, publish: () -> Void) async -> (latencies: [Duration], ok: Bool, cpu: Double, responses: [String: Int], resources: [String: Int], bytes: Int) {
-        guard let fleet else { return ([], false, 0, [:], [:], 0) }
+    func converge(marker: String, publish: () -> Void) async -> (latencies: [Duration], ok: Bool, cpu: Double, ownCPU: Double,
+                                                                 responses: [String: Int], resources: [String: Int], bytes: Int) {
+        guard let fleet else { return ([], false, 0, 0, [:], [:], 0) }
         let tracker = fleet.tracker
         tracker.resetCounters()
         tracker.watch(marker)
         let cpu0 = ProcStats.cpuSeconds(pid: pid)
+        let own0 = ProcStats.cpuSeconds(pid: getpid())
         publish()
         let count = n
         let ok = await tracker.wait(timeout: timeout) { $0.watch?.acked.count == count }
         try? await Task.sleep(for: .milliseconds(200))  // late responses of the same push
         let cpu = ProcStats.cpuSeconds(pid: pid) - cpu0
+        let own = ProcStats.cpuSeconds(pid: getpid()) - own0
         return tracker.state.withLock { state in
-            (Array(state.watch?.acked.values ?? [:].values), ok, cpu, state.responsesByType, state.resourcesByType, state.bytes)
+            (Array(state.watch?.acked.values ?? [:].values), ok, cpu, own, state.responsesByType, state.resourcesByType, state.bytes)
         }
     }
 
     func singleChanges(_ report: inout Report, endpoint: Bool) async throws {
         var all: [Duration] = []
         var cpu = 0.0
+        var ownCPU = 0.0
         var bytes = 0
         var responses: [String: Int] = [:]
         var resources: [String: Int] = [:]
@@ -246,6 +250,7 @@ final class Runner: @unchecked Sendable {
             if !result.ok { failures += 1 }
             all += result.latencies
             cpu += result.cpu
+            ownCPU += result.ownCPU
             bytes += result.bytes
             responses.merge(result.responses, uniquingKeysWith: +)
             resources.merge(result.resources, uniquingKeysWith: +)
@@ -260,10 +265,10 @@ final class Runner: @unchecked Sendable {
                        value: stats.text + (failures > 0 ? " (\(failures) changes not converged in \(Int(options.timeout)) s)" : ""),
                        target: "p99 ≤ \(Int(target)) ms", verdict: verdict(stats.p99 <= target && failures == 0),
                        numbers: ["p50": stats.p50, "p99": stats.p99, "max": stats.max]))
-        report.add(Row(benchmark: name, metric: "per change: pushed, bytes, server CPU",
-                       value: String(format: "%@; %@; %.2f CPU-s", types, megabytes(Int(Double(bytes) / reps)), cpu / reps),
+        report.add(Row(benchmark: name, metric: "per change: pushed, bytes, server CPU (load generator CPU, same cores)",
+                       value: String(format: "%@; %@; %.2f CPU-s (%.2f CPU-s)", types, megabytes(Int(Double(bytes) / reps)), cpu / reps, ownCPU / reps),
                        target: endpoint ? "EDS only" : "", verdict: endpoint ? verdict(responses.keys.allSatisfy { $0 == TypeURL.endpoint }) : "",
-                       numbers: ["bytes": Double(bytes) / reps, "serverCPU": cpu / reps]))
+                       numbers: ["bytes": Double(bytes) / reps, "serverCPU": cpu / reps, "loadGeneratorCPU": ownCPU / reps]))
         pilotResults[endpoint ? "eds.max" : "rds.max"] = stats.max / 1000
         pilotResults[endpoint ? "eds.cpu" : "rds.cpu"] = cpu / reps
     }
