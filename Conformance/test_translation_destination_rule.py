@@ -65,6 +65,30 @@ def test_subset_policy_overrides_the_rule_policy(serve_router, backends):
     assert backend_counts(port, 20, host=HOST, headers={"x-user": "same"}) == {"v1": 10, "v2": 10}
 
 
+def test_port_level_settings_apply_to_their_port_only(serve_router, backends, certs):
+    # One service, two ports: 80 reaches a plaintext backend, 443 an HTTPS one. Only the
+    # port-level entry for 443 asks for TLS; the rule's top level says nothing about TLS.
+    plain, secure = backends("plain"), backends("secure", ssl_context=server_ssl_context(certs))
+    port = free_port()
+    docs = [gateway(port, hosts=["*"]),
+            service_entry("shop", ["shop.internal"], [http_port(80), http_port(443, name="https")],
+                          endpoints=[{"address": "127.0.0.1", "ports": {"http": plain.port, "https": secure.port}}]),
+            virtual_service("shop", [HOST], http=[
+                {"match": [{"uri": {"prefix": "/secure"}}], "route": [route_to("shop.internal", 443)]},
+                {"route": [route_to("shop.internal", 80)]}]),
+            destination_rule("shop", "shop.internal", trafficPolicy={
+                "loadBalancer": {"simple": "ROUND_ROBIN"},
+                "portLevelSettings": [{"port": {"number": 443},
+                                       "tls": {"mode": "SIMPLE", "caCertificates": certs["ca"], "sni": "localhost"}}]})]
+    _, proxy = serve_router(docs, [port])
+    status, headers, _ = request(port, "/secure", host=HOST)
+    assert status == 200 and headers["x-backend"] == "secure"
+    status, headers, _ = request(port, "/", host=HOST)
+    assert status == 200 and headers["x-backend"] == "plain"
+    assert cluster_stat(proxy, "outbound|443||shop.internal", "ssl.handshake") >= 1
+    assert cluster_stat(proxy, "outbound|80||shop.internal", "ssl.handshake") == 0
+
+
 def test_connection_pool_limits_trip_the_circuit_breaker(serve_router, backends):
     slow = backends("slow", delay=1.0)
     port = free_port()
