@@ -33,22 +33,10 @@ public enum ConfigKind: String, CaseIterable, Sendable, Codable, Comparable, Cus
 
     public var description: String { rawValue }
 
-    public static func < (lhs: ConfigKind, rhs: ConfigKind) -> Bool { lhs.ordinal < rhs.ordinal }
+    public static func < (lhs: ConfigKind, rhs: ConfigKind) -> Bool { ordinals[lhs]! < ordinals[rhs]! }
 
-    /// Position in ``allCases`` (without building the array per comparison).
-    private var ordinal: Int {
-        switch self {
-        case .serviceEntry: 0
-        case .workloadEntry: 1
-        case .workloadGroup: 2
-        case .destinationRule: 3
-        case .gateway: 4
-        case .virtualService: 5
-        case .sidecar: 6
-        case .envoyFilter: 7
-        case .peerAuthentication: 8
-        }
-    }
+    /// Position in ``allCases``, computed once (not an array built per comparison).
+    private static let ordinals = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($1, $0) })
 
     /// The version current istiod uses in MCP-over-xDS type URLs (`v1`, except EnvoyFilter).
     public var storageVersion: String { self == .envoyFilter ? "v1alpha3" : "v1" }

@@ -98,10 +98,6 @@ public struct FNV1a: Sendable {
         }
     }
 
-    public mutating func combine(_ data: Data) {
-        data.withUnsafeBytes { combine(buffer: $0) }
-    }
-
     private mutating func combine(buffer: UnsafeRawBufferPointer) {
         var hash = value
         for byte in buffer {
@@ -113,6 +109,6 @@ public struct FNV1a: Sendable {
 
     public mutating func combine(_ string: String) {
         combine(string.utf8)
-        combine([0])
+        value &*= 0x0000_0100_0000_01b3  // the 0 terminator: xor with 0, then multiply
     }
 }

@@ -35,12 +35,11 @@ public enum Translator {
         if change.everything || (change.routing && proxy.isProxylessGRPC) { return nil }
         var update = Update()
         if !change.endpointHosts.isEmpty {
-            // Cluster names end in `|<host>`: a suffix test per name is enough for a few hosts.
-            let suffixes = change.endpointHosts.map { "|" + $0 }
-            let reached: (String) -> Bool = suffixes.count <= 8
-                ? { name in suffixes.contains { name.hasSuffix($0) } && Names.outboundClusterParts(name).map { change.endpointHosts.contains($0.host) } == true }
-                : { name in Names.outboundClusterParts(name).map { change.endpointHosts.contains($0.host) } ?? false }
-            update.endpoints = edsClusters.filter(reached).map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
+            // Cluster names end in `|<host>`: look the last part up, parse only the clusters it reaches.
+            update.endpoints = edsClusters.filter { name in
+                guard let bar = name.lastIndex(of: "|"), change.endpointHosts.contains(String(name[name.index(after: bar)...])) else { return false }
+                return Names.outboundClusterParts(name) != nil
+            }.map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
         }
         if change.routing {
             if proxy.kind == .router {

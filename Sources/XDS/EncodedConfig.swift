@@ -118,11 +118,7 @@ public struct EncodedConfig: Sendable {
             let changedResources = resources.filter { before[$0.name]?.hash != $0.hash }
             changed[type] = changedResources.map(\.name)
             next.byType[type] = byName
-            if !all, changedResources.allSatisfy({ before[$0.name] != nil }) {
-                next.summarize(type, replacing: changedResources)
-            } else {
-                next.summarize(type)
-            }
+            if all { next.summarize(type) } else { next.summarize(type, replacing: changedResources) }
         }
         if !update.endpoints.isEmpty {
             replace(.endpoint, with: update.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }, all: false)
@@ -142,8 +138,9 @@ public struct EncodedConfig: Sendable {
         return next
     }
 
-    /// ``summarize(_:)`` after replacing existing resources (no name added or removed): the
-    /// sorted list is updated in place, the name set kept.
+    /// ``summarize(_:)`` after replacing resources: when each one replaces an existing name, the
+    /// sorted list is updated in place and the name set kept; an added name falls back to the
+    /// full summary.
     private mutating func summarize(_ type: XDSType, replacing changed: [EncodedResource]) {
         guard !changed.isEmpty else { return }
         guard var list = sorted.removeValue(forKey: type), var versionMap = versions.removeValue(forKey: type) else {

@@ -73,10 +73,6 @@ public final class SyncStatusRegistry: Sendable {
         entries.withLock { Array($0.values) }.map { ($0.current, $0.proxy) }.sorted { $0.status.connectionID < $1.status.connectionID }
     }
 
-    public func update(connectionID: String, _ body: (inout ProxySyncStatus) -> Void) {
-        entries.withLock { $0[connectionID] }?.update(body)
-    }
-
     public var all: [ProxySyncStatus] { entries.withLock { Array($0.values) }.map(\.current).sorted { $0.connectionID < $1.connectionID } }
     public var count: Int { entries.withLock { $0.count } }
 }
