@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import IstioAPI
 import Snapshot
+import SwiftProtobuf
 
 /// The legacy `istio.mcp.v1alpha1.ResourceSource` side of ``MCPSource``: sinks dial in and
 /// subscribe per collection.
@@ -27,8 +28,8 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
     static func version(of resource: ConfigResource) -> String { String(resource.contentHash, radix: 16) }
 
     /// The envelope with the content-hash version the sink will report back on resumption.
-    static func envelope(_ resource: ConfigResource) -> Istio_Mcp_V1alpha1_Resource {
-        var envelope = MCPEnvelope.envelope(resource)
+    static func envelope(_ resource: ConfigResource, body: Google_Protobuf_Any) -> Istio_Mcp_V1alpha1_Resource {
+        var envelope = MCPEnvelope.envelope(resource, body: body)
         envelope.metadata.version = version(of: resource)
         return envelope
     }
@@ -47,10 +48,12 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
                 let current = Dictionary(collection.resources.map { ($0.key.resourceName, Self.version(of: $0)) }, uniquingKeysWith: { a, _ in a })
                 if state.incremental, !state.acked.isEmpty {
                     message.incremental = true
-                    message.resources = collection.resources.filter { state.acked[$0.key.resourceName] != Self.version(of: $0) }.map(Self.envelope)
+                    message.resources = collection.resources.indices
+                        .filter { state.acked[collection.resources[$0].key.resourceName] != Self.version(of: collection.resources[$0]) }
+                        .map { Self.envelope(collection.resources[$0], body: collection.bodies[$0]) }
                     message.removedResources = state.acked.keys.filter { current[$0] == nil }.sorted()
                 } else {
-                    message.resources = collection.resources.map(Self.envelope)
+                    message.resources = zip(collection.resources, collection.bodies).map(Self.envelope)
                 }
                 nonce += 1
                 message.nonce = String(nonce)

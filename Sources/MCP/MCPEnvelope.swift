@@ -10,7 +10,11 @@ public enum MCPEnvelope {
 
     /// The envelope of one resource, packed in an `Any` as MCP-over-xDS carries it.
     public static func pack(_ resource: ConfigResource) -> Google_Protobuf_Any {
-        let envelope = envelope(resource)
+        pack(envelope(resource))
+    }
+
+    /// An envelope packed in an `Any` (deterministic encoding).
+    static func pack(_ envelope: Istio_Mcp_V1alpha1_Resource) -> Google_Protobuf_Any {
         var any = Google_Protobuf_Any()
         any.typeURL = resourceTypeURL
         var options = BinaryEncodingOptions()
@@ -116,9 +120,14 @@ public enum MCPEnvelope {
 
     /// The envelope of a resource (for the legacy protocol, which carries envelopes directly).
     public static func envelope(_ resource: ConfigResource) -> Istio_Mcp_V1alpha1_Resource {
+        envelope(resource, body: resource.spec.packedAny())
+    }
+
+    /// The envelope of a resource whose body is already packed.
+    static func envelope(_ resource: ConfigResource, body: Google_Protobuf_Any) -> Istio_Mcp_V1alpha1_Resource {
         var envelope = Istio_Mcp_V1alpha1_Resource()
         envelope.metadata = metadata(of: resource)
-        envelope.body = resource.spec.packedAny()
+        envelope.body = body
         return envelope
     }
 }

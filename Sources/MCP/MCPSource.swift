@@ -16,9 +16,42 @@ import Synchronization
 /// connected sink then receives the new collection. Each type gets a response even when empty,
 /// and unknown types get an empty list, so sinks that wait for every type become ready.
 public final class MCPSource: Sendable {
+    /// One kind's resources, sorted by key, each encoded once per content: a registry that changes
+    /// one resource re-publishes its whole collection, and every sink and every later response reuse
+    /// the bytes of the resources that did not change.
     struct Collection: Sendable {
         var version: UInt64 = 0
         var resources: [ConfigResource] = []
+        /// Per resource, in the same order: its body packed in an `Any`.
+        var bodies: [Google_Protobuf_Any] = []
+        /// Per resource, in the same order: its MCP-over-xDS envelope packed in an `Any`.
+        var envelopes: [Google_Protobuf_Any] = []
+
+        init() {}
+
+        /// `sorted` encoded, reusing `previous`'s encodings of the resources it holds unchanged.
+        init(sorted: [ConfigResource], reusing previous: Collection) {
+            resources = sorted
+            bodies.reserveCapacity(sorted.count)
+            envelopes.reserveCapacity(sorted.count)
+            var index = 0  // both lists are sorted by key: one merge walk
+            for resource in sorted {
+                while index < previous.resources.count, previous.resources[index].key < resource.key { index += 1 }
+                if index < previous.resources.count, Self.encodeAlike(previous.resources[index], resource) {
+                    bodies.append(previous.bodies[index])
+                    envelopes.append(previous.envelopes[index])
+                } else {
+                    let body = resource.spec.packedAny()
+                    bodies.append(body)
+                    envelopes.append(MCPEnvelope.pack(MCPEnvelope.envelope(resource, body: body)))
+                }
+            }
+        }
+
+        /// Whether two resources have the same envelope.
+        static func encodeAlike(_ a: ConfigResource, _ b: ConfigResource) -> Bool {
+            a.key == b.key && a.version == b.version && a.createTime == b.createTime && a.hasSameContent(as: b)
+        }
     }
 
     private struct State: Sendable {
@@ -47,20 +80,23 @@ public final class MCPSource: Sendable {
     }
 
     private func update(_ changes: [ConfigKind: [ConfigResource]]) {
+        // Encoding happens outside the lock; concurrent replacements of one kind: the last one wins.
+        let current = state.withLock { $0.collections }
+        var built: [ConfigKind: Collection] = [:]
+        for (kind, resources) in changes {
+            let previous = current[kind] ?? Collection()
+            let sorted = resources.sorted { $0.key < $1.key }
+            let same = sorted.count == previous.resources.count && zip(sorted, previous.resources).allSatisfy(Collection.encodeAlike)
+            if same, previous.version > 0 { continue }
+            built[kind] = Collection(sorted: sorted, reusing: previous)
+        }
+        guard !built.isEmpty else { return }
         state.withLock { state in
-            var changed = false
-            for (kind, resources) in changes {
-                var collection = state.collections[kind] ?? Collection()
-                let sorted = resources.sorted { $0.key < $1.key }
-                let same = sorted.count == collection.resources.count
-                    && zip(sorted, collection.resources).allSatisfy { $0.key == $1.key && $0.hasSameContent(as: $1) && $0.version == $1.version }
-                if same, collection.version > 0 { continue }
-                collection.version += 1
-                collection.resources = sorted
+            for (kind, var collection) in built {
+                collection.version = (state.collections[kind]?.version ?? 0) + 1
                 state.collections[kind] = collection
-                changed = true
             }
-            if changed { for continuation in state.subscribers.values { continuation.yield() } }
+            for continuation in state.subscribers.values { continuation.yield() }
         }
     }
 
@@ -140,6 +176,7 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
                 let version: UInt64
                 if typeURL == MCPEnvelope.meshConfigTypeURL {
                     version = 1
+                    guard force || subscription.sentVersion != version else { return }
                     var any = Google_Protobuf_Any()
                     any.typeURL = "type.googleapis.com/istio.mesh.v1alpha1.MeshConfig"
                     any.value = try Istio_Mesh_V1alpha1_MeshConfig().serializedBytes()
@@ -147,11 +184,12 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
                 } else if let kind = ConfigKind(mcpTypeURL: typeURL) {
                     let collection = source.collection(kind)
                     version = collection.version
-                    message.resources = collection.resources.map(MCPEnvelope.pack)
+                    guard force || subscription.sentVersion != version else { return }
+                    message.resources = collection.envelopes
                 } else {
                     version = 0
+                    guard force || subscription.sentVersion != version else { return }
                 }
-                guard force || subscription.sentVersion != version else { return }
                 nonce += 1
                 message.versionInfo = String(version)
                 message.nonce = String(nonce)

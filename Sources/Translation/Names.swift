@@ -18,6 +18,16 @@ public enum Names {
         return (port, String(parts[2]), String(parts[3]))
     }
 
+    /// Whether `name`'s UTF-8 ends with one of `suffixes` (byte comparison, no allocation).
+    static func endsWithAny(_ name: String, of suffixes: [[UInt8]]) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            suffixes.contains { suffix in
+                suffix.count <= bytes.count && bytes[(bytes.count - suffix.count)...].elementsEqual(suffix)
+            }
+        }
+    }
+
     /// `<bind>_<port>`, e.g. `0.0.0.0_8080`.
     public static func listener(bind: String = "0.0.0.0", port: UInt32) -> String { "\(bind)_\(port)" }
 

@@ -35,10 +35,10 @@ public enum Translator {
         if change.everything || (change.routing && proxy.isProxylessGRPC) { return nil }
         var update = Update()
         if !change.endpointHosts.isEmpty {
-            // Cluster names end in `|<host>`: look the last part up, parse only the clusters it reaches.
+            // Cluster names end in `|<host>`: compare that suffix's bytes, parse only the clusters it reaches.
+            let suffixes = change.endpointHosts.map { Array("|\($0)".utf8) }
             update.endpoints = edsClusters.filter { name in
-                guard let bar = name.lastIndex(of: "|"), change.endpointHosts.contains(String(name[name.index(after: bar)...])) else { return false }
-                return Names.outboundClusterParts(name) != nil
+                Names.endsWithAny(name, of: suffixes) && Names.outboundClusterParts(name) != nil
             }.map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
         }
         if change.routing {

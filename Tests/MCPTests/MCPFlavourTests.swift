@@ -207,6 +207,32 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
         #expect(Set(cache.values.map(\.key.name)) == ["a", "b", "d"], "the cache holds this response's resources only")
     }
 
+    @Test func sourceEncodesEachResourceOnceAndReusesUnchangedOnes() {
+        let source = MCPSource()
+        source.replace(kind: .serviceEntry, with: [service("c"), service("a"), service("b")])
+        let first = source.collection(.serviceEntry)
+        #expect(first.version == 1 && first.resources.map(\.key.name) == ["a", "b", "c"])
+        #expect(first.envelopes == first.resources.map(MCPEnvelope.pack))
+        #expect(first.bodies == first.resources.map { $0.spec.packedAny() })
+
+        // The same content again is no new version.
+        source.replace(kind: .serviceEntry, with: [service("a"), service("b"), service("c")])
+        #expect(source.collection(.serviceEntry).version == 1)
+
+        // b changes, c goes away, d arrives: the result is what encoding everything afresh gives.
+        source.replace(kind: .serviceEntry, with: [service("d"), service("b", port: 81), service("a")])
+        let second = source.collection(.serviceEntry)
+        #expect(second.version == 2 && second.resources.map(\.key.name) == ["a", "b", "d"])
+        #expect(second.envelopes == second.resources.map(MCPEnvelope.pack))
+        #expect(second.bodies == second.resources.map { $0.spec.packedAny() })
+        #expect(second.envelopes[1] != first.envelopes[1], "b's new port is in its envelope")
+
+        // The legacy protocol's envelopes carry the packed bodies with content-hash versions.
+        let legacy = zip(second.resources, second.bodies).map(LegacyMCPSourceService.envelope)
+        #expect(legacy.map(\.body) == second.resources.map { MCPEnvelope.envelope($0).body })
+        #expect(legacy.map(\.metadata.version) == second.resources.map(LegacyMCPSourceService.version))
+    }
+
     @Test func resourcesDeliveredAgainUnchangedAreNotValidatedAgainButInvalidOnesStayRejected() {
         let store = SnapshotStore()
         let aggregator = ConfigAggregator(store: store, sources: ["x"])
