@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -45,7 +46,8 @@ let package = Package(
         .target(
             name: "XDS",
             dependencies: ["EnvoyAPI", "Snapshot", "Mesh", "Translation",
-                           .product(name: "Metrics", package: "swift-metrics")] + protobuf + grpc + logging
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "NIOCore", package: "swift-nio")] + protobuf + grpc + logging
         ),
         .target(
             name: "Admin",

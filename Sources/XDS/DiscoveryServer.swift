@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import Snapshot
 
 /// The ADS server: serves the latest snapshot's config to every connected proxy and pushes each
@@ -25,7 +26,12 @@ public final class DiscoveryServer: Sendable {
         broadcaster = GenerationBroadcaster(initial: ConfigGeneration(snapshot: store.current))
         transport = .http2NIOPosix(
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageBytes })
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = maxMessageBytes
+                $0.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                    channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+                }
+            })
         let streams = DiscoveryStreams(broadcaster: broadcaster, status: status, logger: logger)
         trimmer = HeapTrimmer(activity: streams.activity)
         server = GRPCServer(transport: transport, services: [
@@ -37,6 +43,12 @@ public final class DiscoveryServer: Sendable {
             ClientStatusService(status: status, broadcaster: broadcaster),
         ])
     }
+
+    /// Reads into at most 4 KB per connection. Without a cap, a proxy's large first requests (a
+    /// SotW EDS request names every cluster) grow its pooled read buffer, and the HTTP/2 frame
+    /// decoder's buffer that copies from it, to 64 KB each, which both keep for the life of the
+    /// connection. Later requests are ACKs of a few hundred bytes.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096)
 
     /// The bound port, once listening.
     public func listeningPort() async throws -> Int {

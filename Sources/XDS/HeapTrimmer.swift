@@ -2,6 +2,11 @@
 /// glibc's `malloc_trim` (declared in `malloc.h`, which the Glibc module does not export).
 @_silgen_name("malloc_trim")
 private func mallocTrim(_ pad: Int) -> Int32
+/// glibc's `mallopt`.
+@_silgen_name("mallopt")
+private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
+/// `M_ARENA_MAX` in glibc's `malloc.h`.
+private let mArenaMax: Int32 = -8
 #endif
 
 /// Gives heap memory freed after pushes back to the system. A cold sync writes megabytes per
@@ -26,6 +31,18 @@ public struct HeapTrimmer: Sendable {
             seen = now
             Self.trim()
         }
+    }
+
+    /// Caps glibc's malloc arenas at one per core (glibc's default is eight per core). Each thread
+    /// that allocates can get an arena of its own, and every arena keeps partly used pages that
+    /// `malloc_trim` cannot return; with gRPC streams served from the whole thread pool that costs
+    /// tens of KB per connected proxy. Call first thing, before threads start allocating. A
+    /// `MALLOC_ARENA_MAX` set in the environment wins.
+    public static func limitArenas(environment: [String: String], cores: Int) {
+        #if os(Linux)
+        guard environment["MALLOC_ARENA_MAX"] == nil else { return }
+        _ = mallopt(mArenaMax, Int32(clamping: max(1, cores)))
+        #endif
     }
 
     public static func trim() {

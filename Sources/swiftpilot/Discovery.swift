@@ -58,6 +58,7 @@ struct Discovery: AsyncParsableCommand {
     }
 
     func run() async throws {
+        HeapTrimmer.limitArenas(environment: ProcessInfo.processInfo.environment, cores: ProcessInfo.processInfo.activeProcessorCount)
         log.bootstrap()
         let logger = Logger(label: "swiftpilot")
         let prometheus = PrometheusCollectorRegistry()
