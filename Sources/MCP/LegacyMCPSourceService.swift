@@ -36,7 +36,7 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
 
     func establishResourceStream(request: RPCAsyncSequence<RequestResources, any Error>, response: RPCWriter<Resources>,
                                  context: ServerContext) async throws {
-        try await withStreamEvents(request, wakeups: source.subscribe()) { inputs in
+        try await withStreamEvents(request, wakeups: source.wakeups) { inputs in
             var states: [ConfigKind: CollectionState] = [:]
             var nonce: UInt64 = 0
 

@@ -56,11 +56,11 @@ public final class MCPSource: Sendable {
 
     private struct State: Sendable {
         var collections: [ConfigKind: Collection] = [:]
-        var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
-        var nextID: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    /// The sink streams woken by each change.
+    let wakeups = Wakeups()
     let logger: Logger
 
     public init(logger: Logger = Logger(label: "swiftpilot.mcp-source")) {
@@ -96,8 +96,8 @@ public final class MCPSource: Sendable {
                 collection.version = (state.collections[kind]?.version ?? 0) + 1
                 state.collections[kind] = collection
             }
-            for continuation in state.subscribers.values { continuation.yield() }
         }
+        wakeups.wakeAll()
     }
 
     /// Loads a directory once and serves its content (every kind, empty ones included).
@@ -109,18 +109,6 @@ public final class MCPSource: Sendable {
 
     /// The current collection of a kind and its version.
     func collection(_ kind: ConfigKind) -> Collection { state.withLock { $0.collections[kind] ?? Collection() } }
-
-    func subscribe() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { state in
-            let id = state.nextID
-            state.nextID += 1
-            state.subscribers[id] = continuation
-            return id
-        }
-        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
-        return stream
-    }
 
     /// The gRPC services to register on a server: MCP-over-xDS and the legacy `ResourceSource`.
     public var services: [any RegistrableRPCService] { [MCPOverXDSService(source: self), LegacyMCPSourceService(source: self)] }
@@ -167,7 +155,7 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
         context: ServerContext
     ) async throws {
-        try await withStreamEvents(request, wakeups: source.subscribe()) { inputs in
+        try await withStreamEvents(request, wakeups: source.wakeups) { inputs in
             var subscriptions: [String: Subscription] = [:]
             var nonce: UInt64 = 0
             func respond(_ typeURL: String, _ subscription: inout Subscription, force: Bool) async throws {

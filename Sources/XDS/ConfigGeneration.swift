@@ -127,39 +127,18 @@ extension ConfigGeneration {
 /// Hands the latest generation to every connection. Subscribers get a wake-up, not a queue:
 /// a slow connection that misses several generations simply reads the newest.
 public final class GenerationBroadcaster: Sendable {
-    private struct State {
-        var latest: ConfigGeneration
-        var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
-        var nextID: UInt64 = 0
-    }
-
-    private let state: Mutex<State>
+    private let current: Mutex<ConfigGeneration>
+    /// The streams woken by each publish.
+    public let wakeups = Wakeups()
 
     public init(initial: ConfigGeneration) {
-        state = Mutex(State(latest: initial))
+        current = Mutex(initial)
     }
 
-    public var latest: ConfigGeneration { state.withLock { $0.latest } }
+    public var latest: ConfigGeneration { current.withLock { $0 } }
 
     public func publish(_ generation: ConfigGeneration) {
-        state.withLock { state in
-            state.latest = generation
-            for continuation in state.subscribers.values { continuation.yield() }
-        }
-    }
-
-    /// Wake-ups, one per publish (coalesced when the subscriber is behind).
-    public func subscribe() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { state in
-            let id = state.nextID
-            state.nextID += 1
-            state.subscribers[id] = continuation
-            return id
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
+        current.withLock { $0 = generation }
+        wakeups.wakeAll()
     }
 }

@@ -74,7 +74,7 @@ public struct DiscoveryStreams: Sendable {
         push: @escaping (Connection, ConfigGeneration) -> [Response],
         write: @escaping (Response, Connection, ConfigGeneration) async throws -> Void
     ) async throws {
-        try await withStreamEvents(requests, wakeups: broadcaster.subscribe()) { inputs in
+        try await withStreamEvents(requests, wakeups: broadcaster.wakeups) { inputs in
             var connection: Connection?
             defer { if let connection { close(connection) } }
             loop: for await event in inputs {
