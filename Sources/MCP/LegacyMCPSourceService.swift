@@ -48,9 +48,9 @@ struct LegacyMCPSourceService: Istio_Mcp_V1alpha1_ResourceSource.SimpleServicePr
                 let current = Dictionary(collection.resources.map { ($0.key.resourceName, Self.version(of: $0)) }, uniquingKeysWith: { a, _ in a })
                 if state.incremental, !state.acked.isEmpty {
                     message.incremental = true
-                    message.resources = collection.resources.indices
-                        .filter { state.acked[collection.resources[$0].key.resourceName] != Self.version(of: collection.resources[$0]) }
-                        .map { Self.envelope(collection.resources[$0], body: collection.bodies[$0]) }
+                    message.resources = zip(collection.resources, collection.bodies)
+                        .filter { resource, _ in state.acked[resource.key.resourceName] != current[resource.key.resourceName] }
+                        .map(Self.envelope)
                     message.removedResources = state.acked.keys.filter { current[$0] == nil }.sorted()
                 } else {
                     message.resources = zip(collection.resources, collection.bodies).map(Self.envelope)

@@ -47,7 +47,8 @@ public final class DiscoveryServer: Sendable {
     /// Reads into at most 4 KB per connection. Without a cap, a proxy's large first requests (a
     /// SotW EDS request names every cluster) grow its pooled read buffer, and the HTTP/2 frame
     /// decoder's buffer that copies from it, to 64 KB each, which both keep for the life of the
-    /// connection. Later requests are ACKs of a few hundred bytes.
+    /// connection. Later requests are ACKs of a few hundred bytes. Set when a connection is accepted
+    /// (`onAcceptTCPConnection`, the transport's one hook into each connection's channel).
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 4096)
 
     /// The bound port, once listening.
