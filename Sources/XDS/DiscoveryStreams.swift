@@ -64,45 +64,6 @@ public struct DiscoveryStreams: Sendable {
         }
     }
 
-    /// Runs one stream: `node` reads the node of a request, `handle`/`push` drive the protocol, `write` sends.
-    private func run<Request: Sendable, Response: Sendable>(
-        transport: String,
-        aggregated: Bool,
-        requests: RPCAsyncSequence<Request, any Error>,
-        node: @escaping @Sendable (Request) -> Envoy_Config_Core_V3_Node?,
-        handle: @escaping (Request, Connection, ConfigGeneration) throws -> [Response],
-        push: @escaping (Connection, ConfigGeneration) -> [Response],
-        write: @escaping (Response, Connection, ConfigGeneration) async throws -> Void
-    ) async throws {
-        try await withStreamEvents(requests, wakeups: broadcaster.wakeups) { inputs in
-            var connection: Connection?
-            defer { if let connection { close(connection) } }
-            loop: for await event in inputs {
-                switch event {
-                case .closed:
-                    break loop
-                case .request(let request):
-                    if connection == nil {
-                        let first = node(request)
-                        connection = open(try Self.proxy(from: first), nodeID: first?.id ?? "", transport: transport,
-                                          virtualHostDiscovery: try Self.virtualHostDiscovery(of: first), aggregated: aggregated)
-                    }
-                    guard let connection else { break loop }
-                    activity.add(1)
-                    let generation = broadcaster.latest
-                    for response in try handle(request, connection, generation) { try await write(response, connection, generation) }
-                case .wake:
-                    guard let connection else { continue loop }
-                    let generation = broadcaster.latest
-                    let started = ContinuousClock.now
-                    let responses = push(connection, generation)
-                    for response in responses { try await write(response, connection, generation) }
-                    if !responses.isEmpty { metrics.pushTime(ContinuousClock.now - started) }
-                }
-            }
-        }
-    }
-
     // MARK: - State of the world and delta
 
     /// A state-of-the-world stream; `fixedType` for the per-type services (their requests may omit the type URL).
@@ -117,34 +78,32 @@ public struct DiscoveryStreams: Sendable {
         try await serve(DeltaStream.self, transport: "delta", requests: requests, writer: writer, fixedType: fixedType)
     }
 
+    /// Runs one stream: a single loop over the proxy's requests and the wake-ups for new generations.
+    ///
+    /// The loop keeps only the responses in flight across its suspension points; the protocol work
+    /// is synchronous, in ``StreamSession``. Every connected proxy keeps this loop's frame for as
+    /// long as it is connected (see `Benchmarks/heap-profile`).
     private func serve<Protocol: DiscoveryProtocol>(
         _: Protocol.Type, transport: String, requests: RPCAsyncSequence<Protocol.Request, any Error>,
         writer: RPCWriter<Protocol.Response>, fixedType: XDSType?
     ) async throws {
-        // Made with the first request, which names the proxy.
-        nonisolated(unsafe) var stream: Protocol?
-        try await run(
-            transport: transport, aggregated: fixedType == nil, requests: requests, node: { $0.hasNode ? $0.node : nil },
-            handle: { request, connection, generation in
-                var request = request
-                if let fixedType { request.typeURL = fixedType.typeURL }
-                connection.logger.debug("request", metadata: request.logMetadata)
-                if stream == nil { stream = Protocol(serving: connection) }
-                let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
-                record(stream!.events, connection: connection, generation: generation)
-                return responses
-            },
-            push: { connection, generation in stream?.push(config: generation.config(for: connection.proxyClass, proxy: connection.proxy)) ?? [] },
-            write: { response, connection, generation in
-                try await writer.write(response)
-                sent(type: response.typeURL, version: response.reportedVersion, nonce: response.nonce, count: response.resourceCount,
-                     bytes: response.byteCount, connection: connection, generation: generation)
-            })
+        let session = StreamSession<Protocol>(streams: self, transport: transport, fixedType: fixedType)
+        defer { session.close() }
+        try await withStreamEvents(requests, wakeups: broadcaster.wakeups) { inputs in
+            for await event in inputs {
+                guard let batch = try session.respond(to: event) else { return }
+                for response in batch.responses {
+                    try await writer.write(response)
+                    session.sent(response, generation: batch.generation)
+                }
+                session.finished(batch)
+            }
+        }
     }
 
     // MARK: - Bookkeeping
 
-    private func open(_ proxy: Proxy, nodeID: String, transport: String, virtualHostDiscovery: Bool, aggregated: Bool) -> Connection {
+    fileprivate func open(_ proxy: Proxy, nodeID: String, transport: String, virtualHostDiscovery: Bool, aggregated: Bool) -> Connection {
         let id = "\(nodeID)-\(connectionCounter.next())"
         var logger = self.logger
         logger[metadataKey: "proxy"] = "\(id)"
@@ -157,13 +116,13 @@ public struct DiscoveryStreams: Sendable {
                           virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
     }
 
-    private func close(_ connection: Connection) {
+    fileprivate func close(_ connection: Connection) {
         status.remove(connectionID: connection.id)
         metrics.connected(-1)
         connection.logger.info("proxy disconnected")
     }
 
-    private func record(_ events: [SotWStream.Event], connection: Connection, generation: ConfigGeneration) {
+    fileprivate func record(_ events: [SotWStream.Event], connection: Connection, generation: ConfigGeneration) {
         for event in events {
             switch event {
             case .ack(let type, let nonce):
@@ -192,7 +151,7 @@ public struct DiscoveryStreams: Sendable {
         }
     }
 
-    private func sent(type url: String, version: String, nonce: String, count: Int, bytes: Int, connection: Connection, generation: ConfigGeneration) {
+    fileprivate func sent(type url: String, version: String, nonce: String, count: Int, bytes: Int, connection: Connection, generation: ConfigGeneration) {
         guard let type = XDSType(rawValue: url) else { return }
         activity.add(1)
         metrics.pushed(type: type, bytes: bytes)
@@ -201,6 +160,86 @@ public struct DiscoveryStreams: Sendable {
             status.snapshotVersion = generation.snapshotVersion
             status.types[type.shortName, default: ProxySyncStatus.TypeStatus()].recordSent(version: version, nonce: nonce, count: count)
         }
+    }
+}
+
+/// One stream's state between events: its connection (opened by the stream's first request, which
+/// names the proxy) and its protocol state machine. Only the stream's own loop uses it, one event at
+/// a time. The methods stay out of line so that the loop's async frame holds none of their locals.
+private final class StreamSession<Protocol: DiscoveryProtocol>: @unchecked Sendable {
+    /// The responses to one event, all built from `generation`.
+    struct Batch {
+        var responses: [Protocol.Response]
+        var generation: ConfigGeneration
+        /// When a push (rather than a request) started these responses.
+        var pushStarted: ContinuousClock.Instant?
+    }
+
+    let streams: DiscoveryStreams
+    let transport: String
+    /// The type of a per-type service, whose requests may omit the type URL.
+    let fixedType: XDSType?
+    private var connection: DiscoveryStreams.Connection?
+    private var stream: Protocol?
+
+    init(streams: DiscoveryStreams, transport: String, fixedType: XDSType?) {
+        self.streams = streams
+        self.transport = transport
+        self.fixedType = fixedType
+    }
+
+    /// The responses to `event`, or nil when the stream is over.
+    @inline(never)
+    func respond(to event: StreamEvent<Protocol.Request>) throws -> Batch? {
+        switch event {
+        case .closed:
+            return nil
+        case .request(var request):
+            let connection = try self.connection ?? open(first: request)
+            streams.activity.add(1)
+            let generation = streams.broadcaster.latest
+            if let fixedType { request.typeURL = fixedType.typeURL }
+            connection.logger.debug("request", metadata: request.logMetadata)
+            if stream == nil { stream = Protocol(serving: connection) }
+            // Mutated in place: a copy would copy the stream's tables on every request.
+            let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
+            streams.record(stream!.events, connection: connection, generation: generation)
+            return Batch(responses: responses, generation: generation)
+        case .wake:
+            let generation = streams.broadcaster.latest
+            guard let connection, stream != nil else { return Batch(responses: [], generation: generation) }
+            let started = ContinuousClock.now
+            let responses = stream!.push(config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
+            return Batch(responses: responses, generation: generation, pushStarted: started)
+        }
+    }
+
+    private func open(first request: Protocol.Request) throws -> DiscoveryStreams.Connection {
+        let node = request.hasNode ? request.node : nil
+        let connection = streams.open(try DiscoveryStreams.proxy(from: node), nodeID: node?.id ?? "", transport: transport,
+                                      virtualHostDiscovery: try DiscoveryStreams.virtualHostDiscovery(of: node),
+                                      aggregated: fixedType == nil)
+        self.connection = connection
+        return connection
+    }
+
+    /// Bookkeeping after `response` was written.
+    @inline(never)
+    func sent(_ response: Protocol.Response, generation: ConfigGeneration) {
+        guard let connection else { return }
+        streams.sent(type: response.typeURL, version: response.reportedVersion, nonce: response.nonce, count: response.resourceCount,
+                     bytes: response.byteCount, connection: connection, generation: generation)
+    }
+
+    /// Bookkeeping after every response of `batch` was written.
+    @inline(never)
+    func finished(_ batch: Batch) {
+        if let started = batch.pushStarted, !batch.responses.isEmpty { streams.metrics.pushTime(ContinuousClock.now - started) }
+    }
+
+    @inline(never)
+    func close() {
+        if let connection { streams.close(connection) }
     }
 }
 
