@@ -92,3 +92,198 @@ public func withStreamEvents<Requests: AsyncSequence & Sendable>(
         try await body(StreamEvents(events: events, waker: waker))
     }
 }
+
+/// Serves one server stream with the task that runs it and no other task while the stream idles:
+/// `onRequest` runs for each of the peer's requests, in order, on the calling task; `onWake` runs for
+/// the wake-ups of `wakeups` on a task that exists only while it pushes. The two never overlap (a
+/// request waits for a push in progress; a wake-up during a request is served right after it), so
+/// they may share state and the response writer without locks. Wake-ups coalesce: a stream busy
+/// through several publishes pushes once, with the newest config.
+///
+/// Returns when the peer's requests end, after any push in progress; throws the first error of the
+/// requests, `onRequest` or `onWake`.
+public func serveStream<Requests: AsyncSequence>(
+    _ requests: Requests, wakeups: Wakeups,
+    onRequest: (Requests.Element) async throws -> Void,
+    onWake: @escaping @Sendable () async throws -> Void
+) async throws {
+    let turn = StreamTurn(onWake: onWake)
+    let id = wakeups.add(turn.waker)
+    defer { wakeups.remove(id) }
+    var iterator = requests.makeAsyncIterator()
+    while true {
+        let request: Requests.Element?
+        do {
+            request = try await iterator.next()
+        } catch {
+            _ = await turn.close()
+            throw error
+        }
+        guard let request else { break }
+        await turn.acquire()
+        do {
+            try await onRequest(request)
+            try await turn.release()
+        } catch {
+            turn.abandon()
+            throw error
+        }
+    }
+    if let failure = await turn.close() { throw failure }
+}
+
+/// Who may touch a stream's state and writer: the request task or one push task, never both.
+final class StreamTurn: Sendable {
+    private enum AfterPush {
+        case pushAgain
+        case handOver(CheckedContinuation<Void, Never>)
+        case done
+    }
+
+    private struct State {
+        /// A request or a push holds the turn.
+        var busy = false
+        /// A wake-up arrived while the turn was held.
+        var wakePending = false
+        /// The request task, waiting for the push in progress to hand the turn over.
+        var waiter: CheckedContinuation<Void, Never>?
+        /// The stream is over: no more pushes start.
+        var closed = false
+        /// The first error of a push.
+        var failure: (any Error)?
+    }
+
+    private let state = Mutex(State())
+    private let onWake: @Sendable () async throws -> Void
+    let waker: Wakeups.Waker
+
+    init(onWake: @escaping @Sendable () async throws -> Void) {
+        self.onWake = onWake
+        // The turn owns the waker; the waker only reaches back while the stream is registered.
+        let box = WeakTurn()
+        self.waker = Wakeups.Waker { box.turn?.wake() }
+        box.turn = self
+    }
+
+    private final class WeakTurn: @unchecked Sendable {
+        weak var turn: StreamTurn?
+    }
+
+    /// A publish: pushes now on a new task, or after the request or push in progress.
+    func wake() {
+        let start = state.withLock { state in
+            guard !state.closed, state.failure == nil else { return false }
+            if state.busy {
+                state.wakePending = true
+                return false
+            }
+            state.busy = true
+            return true
+        }
+        if start { Task { await self.pushes() } }
+    }
+
+    private func pushes() async {
+        while true {
+            do {
+                try await push()
+            } catch {
+                state.withLock { if $0.failure == nil { $0.failure = error } }
+            }
+            let next: AfterPush = state.withLock { state in
+                if state.wakePending, !state.closed, state.failure == nil {
+                    state.wakePending = false
+                    return .pushAgain
+                }
+                state.wakePending = false
+                if let waiter = state.waiter {
+                    state.waiter = nil
+                    return .handOver(waiter)  // still busy: the turn passes to the waiter
+                }
+                state.busy = false
+                return .done
+            }
+            switch next {
+            case .pushAgain: continue
+            case .handOver(let waiter): waiter.resume(); return
+            case .done: return
+            }
+        }
+    }
+
+    private func push() async throws {
+        // Taken: a publish from here on wakes the stream again.
+        waker.pending.store(false, ordering: .releasing)
+        try await onWake()
+    }
+
+    /// The request task takes the turn, after the push in progress if there is one.
+    func acquire() async {
+        let taken = state.withLock { state in
+            if state.busy { return false }
+            state.busy = true
+            return true
+        }
+        if taken { return }
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                if state.busy {
+                    state.waiter = continuation
+                    return false
+                }
+                state.busy = true
+                return true
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// The request task gives the turn back, first serving the wake-ups that arrived meanwhile.
+    func release() async throws {
+        while true {
+            let pending = state.withLock { state in
+                if state.wakePending, !state.closed {
+                    state.wakePending = false
+                    return true
+                }
+                state.busy = false
+                return false
+            }
+            guard pending else { return }
+            try await push()
+        }
+    }
+
+    /// The request task, holding the turn, ends the stream after an error.
+    func abandon() {
+        state.withLock { state in
+            state.closed = true
+            state.busy = false
+        }
+    }
+
+    /// The request task, not holding the turn, ends the stream: waits for the push in progress and
+    /// returns the first error of the pushes.
+    func close() async -> (any Error)? {
+        let running = state.withLock { state in
+            state.closed = true
+            return state.busy
+        }
+        if running {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state in
+                    if state.busy {
+                        state.waiter = continuation
+                        return false
+                    }
+                    return true
+                }
+                if now { continuation.resume() }
+            }
+        }
+        return state.withLock { state in
+            state.busy = false
+            return state.failure
+        }
+    }
+}

@@ -78,27 +78,21 @@ public struct DiscoveryStreams: Sendable {
         try await serve(DeltaStream.self, transport: "delta", requests: requests, writer: writer, fixedType: fixedType)
     }
 
-    /// Runs one stream: a single loop over the proxy's requests and the wake-ups for new generations.
+    /// Runs one stream: the proxy's requests on this task, pushes for new generations on a task that
+    /// lives only while it pushes (``serveStream(_:wakeups:onRequest:onWake:)``).
     ///
-    /// The loop keeps only the responses in flight across its suspension points; the protocol work
-    /// is synchronous, in ``StreamSession``. Every connected proxy keeps this loop's frame for as
-    /// long as it is connected (see `Benchmarks/heap-profile`).
+    /// The protocol work is synchronous, in ``StreamSession``; the async frames hold only the
+    /// responses in flight. Every connected proxy keeps this task and its frames for as long as it is
+    /// connected (see `Benchmarks/heap-profile`).
     private func serve<Protocol: DiscoveryProtocol>(
         _: Protocol.Type, transport: String, requests: RPCAsyncSequence<Protocol.Request, any Error>,
         writer: RPCWriter<Protocol.Response>, fixedType: XDSType?
     ) async throws {
-        let session = StreamSession<Protocol>(streams: self, transport: transport, fixedType: fixedType)
+        let session = StreamSession<Protocol>(streams: self, transport: transport, fixedType: fixedType, writer: writer)
         defer { session.close() }
-        try await withStreamEvents(requests, wakeups: broadcaster.wakeups) { inputs in
-            for await event in inputs {
-                guard let batch = try session.respond(to: event) else { return }
-                for response in batch.responses {
-                    try await writer.write(response)
-                    session.sent(response, generation: batch.generation)
-                }
-                session.finished(batch)
-            }
-        }
+        try await serveStream(requests, wakeups: broadcaster.wakeups,
+                              onRequest: { request in try await session.write(session.respond(to: request)) },
+                              onWake: { try await session.write(session.push()) })
     }
 
     // MARK: - Bookkeeping
@@ -164,8 +158,9 @@ public struct DiscoveryStreams: Sendable {
 }
 
 /// One stream's state between events: its connection (opened by the stream's first request, which
-/// names the proxy) and its protocol state machine. Only the stream's own loop uses it, one event at
-/// a time. The methods stay out of line so that the loop's async frame holds none of their locals.
+/// names the proxy), its protocol state machine and its writer. Used by one request or one push at a
+/// time (``serveStream(_:wakeups:onRequest:onWake:)`` guarantees it). The synchronous methods stay
+/// out of line so that the async frames hold none of their locals.
 private final class StreamSession<Protocol: DiscoveryProtocol>: @unchecked Sendable {
     /// The responses to one event, all built from `generation`.
     struct Batch {
@@ -180,38 +175,49 @@ private final class StreamSession<Protocol: DiscoveryProtocol>: @unchecked Senda
     /// The type of a per-type service, whose requests may omit the type URL.
     let fixedType: XDSType?
     private var connection: DiscoveryStreams.Connection?
+    let writer: RPCWriter<Protocol.Response>
     private var stream: Protocol?
 
-    init(streams: DiscoveryStreams, transport: String, fixedType: XDSType?) {
+    init(streams: DiscoveryStreams, transport: String, fixedType: XDSType?, writer: RPCWriter<Protocol.Response>) {
         self.streams = streams
         self.transport = transport
         self.fixedType = fixedType
+        self.writer = writer
     }
 
-    /// The responses to `event`, or nil when the stream is over.
+    /// The responses to one of the proxy's requests.
     @inline(never)
-    func respond(to event: StreamEvent<Protocol.Request>) throws -> Batch? {
-        switch event {
-        case .closed:
-            return nil
-        case .request(var request):
-            let connection = try self.connection ?? open(first: request)
-            streams.activity.add(1)
-            let generation = streams.broadcaster.latest
-            if let fixedType { request.typeURL = fixedType.typeURL }
-            connection.logger.debug("request", metadata: request.logMetadata)
-            if stream == nil { stream = Protocol(serving: connection) }
-            // Mutated in place: a copy would copy the stream's tables on every request.
-            let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
-            streams.record(stream!.events, connection: connection, generation: generation)
-            return Batch(responses: responses, generation: generation)
-        case .wake:
-            let generation = streams.broadcaster.latest
-            guard let connection, stream != nil else { return Batch(responses: [], generation: generation) }
-            let started = ContinuousClock.now
-            let responses = stream!.push(config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
-            return Batch(responses: responses, generation: generation, pushStarted: started)
+    func respond(to request: Protocol.Request) throws -> Batch {
+        var request = request
+        let connection = try self.connection ?? open(first: request)
+        streams.activity.add(1)
+        let generation = streams.broadcaster.latest
+        if let fixedType { request.typeURL = fixedType.typeURL }
+        connection.logger.debug("request", metadata: request.logMetadata)
+        if stream == nil { stream = Protocol(serving: connection) }
+        // Mutated in place: a copy would copy the stream's tables on every request.
+        let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
+        streams.record(stream!.events, connection: connection, generation: generation)
+        return Batch(responses: responses, generation: generation)
+    }
+
+    /// What the latest generation changes for this proxy (nothing before its first request).
+    @inline(never)
+    func push() -> Batch {
+        let generation = streams.broadcaster.latest
+        guard let connection, stream != nil else { return Batch(responses: [], generation: generation) }
+        let started = ContinuousClock.now
+        let responses = stream!.push(config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
+        return Batch(responses: responses, generation: generation, pushStarted: started)
+    }
+
+    /// Writes `batch` in order, recording each response sent.
+    func write(_ batch: Batch) async throws {
+        for response in batch.responses {
+            try await writer.write(response)
+            sent(response, generation: batch.generation)
         }
+        finished(batch)
     }
 
     private func open(first request: Protocol.Request) throws -> DiscoveryStreams.Connection {
