@@ -28,8 +28,8 @@ public struct SotWStream: Sendable {
         public var everNamed = false
         /// The config the latest response was built from, and the one the proxy last ACKed:
         /// EDS and RDS pushes carry only what changed since (shared storage, no copy per proxy).
-        var sentFrom: EncodedConfig?
-        var ackedFrom: EncodedConfig?
+        var sentFrom: SharedConfig?
+        var ackedFrom: SharedConfig?
     }
 
     /// What the caller should know about a handled request.
@@ -44,7 +44,10 @@ public struct SotWStream: Sendable {
 
     public private(set) var types: [XDSType: TypeState] = [:]
     private var nonceCounter: UInt64 = 0
-    private var config: EncodedConfig = EncodedConfig()
+    /// The config being served, boxed once per stream and generation: each type's state refers to
+    /// the config it was sent from with one pointer instead of its own copy of the value.
+    private var current = SharedConfig(EncodedConfig())
+    private var config: EncodedConfig { current.config }
     public private(set) var events: [Event] = []
 
     public init() {}
@@ -53,7 +56,7 @@ public struct SotWStream: Sendable {
 
     /// Handles one request against the current config; returns the responses to send.
     public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [DiscoveryResponse] {
-        self.config = config
+        serve(config)
         events.removeAll()
         guard let type = XDSType(rawValue: request.typeURL), !type.isDeltaOnly else {
             events.append(.unknownType(request.typeURL))
@@ -102,7 +105,7 @@ public struct SotWStream: Sendable {
 
     /// A new config: the responses to push, in CDS, EDS, LDS, RDS order.
     public mutating func push(config: EncodedConfig) -> [DiscoveryResponse] {
-        self.config = config
+        serve(config)
         var out: [DiscoveryResponse] = []
         var clustersSent = false
         for type in XDSType.allCases {
@@ -139,7 +142,7 @@ public struct SotWStream: Sendable {
         let version = covered.version
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
-        if onlyChanged, let previous = state.sentFrom {
+        if onlyChanged, let previous = state.sentFrom?.config {
             if let changed = config.changedNames(type, since: previous) {
                 // Derived from what this proxy was sent: only the names the derivation changed.
                 let covered = state.wildcard || type == .endpoint ? nil : state.names
@@ -160,7 +163,17 @@ public struct SotWStream: Sendable {
         response.resources = resources.map(\.any)
         state.sentVersion = version
         state.sentNonce = response.nonce
-        state.sentFrom = config
+        state.sentFrom = current
         return response
+    }
+
+    private mutating func serve(_ config: EncodedConfig) {
+        if config.id != current.config.id { current = SharedConfig(config) }
+    }
+
+    /// An immutable config referred to by pointer.
+    final class SharedConfig: Sendable {
+        let config: EncodedConfig
+        init(_ config: EncodedConfig) { self.config = config }
     }
 }
