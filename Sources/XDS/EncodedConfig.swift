@@ -76,6 +76,9 @@ public struct EncodedConfig: Sendable {
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
     /// set's storage instead of holding its own copy of thousands of names.
     public private(set) var names: [XDSType: Set<String>] = [:]
+    /// Per type, each name's position in ``sorted``: lets a stream check that a request names
+    /// exactly the type's resources with one lookup per name (``namesExactly(_:of:)``).
+    private var ordinals: [XDSType: [String: Int]] = [:]
     /// Per type, name → version of every resource: a delta stream whose client holds exactly this
     /// shares the map's storage instead of keeping its own.
     public private(set) var versions: [XDSType: [String: String]] = [:]
@@ -171,6 +174,7 @@ public struct EncodedConfig: Sendable {
         sorted[type] = list
         fullVersion[type] = Self.version(ofSorted: list)
         names[type] = Set(list.map(\.name))
+        ordinals[type] = Dictionary(list.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         versions[type] = Dictionary(list.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -232,6 +236,19 @@ public struct EncodedConfig: Sendable {
 
     /// Names of clusters whose endpoints come over EDS.
     public var edsClusterNames: Set<String> { names[.endpoint] ?? [] }
+
+    /// Whether `requested` names exactly the resources of `type` (``names``), in any order: the same
+    /// count, each name one of the type's, none twice. Decided without building a set: every SotW
+    /// EDS ACK names all of a proxy's clusters, thousands of names, most of them unchanged.
+    public func namesExactly(_ requested: [String], of type: XDSType) -> Bool {
+        guard let ordinals = ordinals[type], !ordinals.isEmpty, requested.count == ordinals.count else { return false }
+        var seen = [Bool](repeating: false, count: ordinals.count)
+        for name in requested {
+            guard let ordinal = ordinals[name], !seen[ordinal] else { return false }
+            seen[ordinal] = true
+        }
+        return true
+    }
 
     /// A version string for a set of resources: stable for the same content.
     public static func version(of resources: [EncodedResource]) -> String {

@@ -69,14 +69,21 @@ public struct SotWStream: Sendable {
             events.append(.stale(type))
             return []
         }
-        let names = Set(request.resourceNames)
         let previousNames = state.names
         let previousWildcard = state.wildcard
-        if !names.isEmpty { state.everNamed = true }
-        state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
-        state.names = names.subtracting(["*"])
-        // Most proxies of a class name exactly the class's resources: share that set's storage.
-        if let shared = config.names[type], shared == state.names { state.names = shared }
+        if let shared = config.names[type], config.namesExactly(request.resourceNames, of: type) {
+            // Most proxies of a class name exactly the class's resources (every EDS ACK names all
+            // clusters): share that set's storage, and build no set of their own.
+            state.everNamed = true
+            state.wildcard = false
+            state.names = shared
+        } else {
+            let names = Set(request.resourceNames)
+            if !names.isEmpty { state.everNamed = true }
+            state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
+            state.names = names.subtracting(["*"])
+            if let shared = config.names[type], shared == state.names { state.names = shared }
+        }
         state.subscribed = true
         if request.hasErrorDetail, !nonce.isEmpty {
             state.nack = request.errorDetail.message

@@ -90,6 +90,37 @@ func names(_ response: DiscoveryResponse) -> [String] {
         #expect(stream.state(.cluster)?.ackedVersion == first.versionInfo)
     }
 
+    @Test func aRequestNamesExactlyTheTypesResourcesInAnyOrderWithNoNameTwice() {
+        let current = config(clusters: 3)
+        #expect(current.namesExactly(["c2", "c0", "c1"], of: .endpoint))
+        #expect(!current.namesExactly(["c0", "c1"], of: .endpoint), "one missing")
+        #expect(!current.namesExactly(["c0", "c1", "c2", "c3"], of: .endpoint), "one extra")
+        #expect(!current.namesExactly(["c0", "c0", "c2"], of: .endpoint), "same count, one name twice")
+        #expect(!current.namesExactly(["c0", "c1", "*"], of: .endpoint))
+        #expect(!current.namesExactly([], of: .endpoint))
+    }
+
+    @Test func anEndpointACKNamingAClusterTwiceInPlaceOfAnotherNarrowsTheSubscription() {
+        var stream = SotWStream()
+        let current = config(clusters: 3)
+        let first = stream.handle(request(.endpoint, names: ["c0", "c1", "c2"]), config: current)[0]
+        #expect(names(first) == ["c0", "c1", "c2"])
+        #expect(stream.state(.endpoint)?.names == current.names[.endpoint])
+        // Same count as the config's clusters, but c2 is gone: not taken for "all of them".
+        let answer = stream.handle(request(.endpoint, names: ["c1", "c0", "c1"], nonce: first.nonce, version: first.versionInfo),
+                                   config: current)
+        #expect(stream.state(.endpoint)?.names == ["c0", "c1"])
+        #expect(answer.count == 1, "a changed subscription is answered (EDS answers cover every EDS cluster)")
+        // Back to every cluster, in another order: the class's set is shared again.
+        let again = stream.handle(request(.endpoint, names: ["c2", "c1", "c0"], nonce: answer[0].nonce, version: answer[0].versionInfo),
+                                  config: current)
+        #expect(again.count == 1)
+        #expect(stream.state(.endpoint)?.names == current.names[.endpoint])
+        // And an ACK of that, unchanged: not answered.
+        #expect(stream.handle(request(.endpoint, names: ["c0", "c2", "c1"], nonce: again[0].nonce, version: again[0].versionInfo),
+                              config: current).isEmpty)
+    }
+
     @Test func staleNonceIsIgnored() {
         var stream = SotWStream()
         let first = stream.handle(request(.route, names: ["http.8080"]), config: config())[0]
