@@ -219,6 +219,12 @@ final class StreamTurn: Sendable {
 
     /// The request task takes the turn, after the push in progress if there is one.
     func acquire() async {
+        await takeTurn()
+    }
+
+    /// Waits until no push holds the turn, then holds it: taken when free, or handed over by the
+    /// push that held it.
+    private func takeTurn() async {
         let taken = state.withLock { state in
             if state.busy { return false }
             state.busy = true
@@ -265,22 +271,8 @@ final class StreamTurn: Sendable {
     /// The request task, not holding the turn, ends the stream: waits for the push in progress and
     /// returns the first error of the pushes.
     func close() async -> (any Error)? {
-        let running = state.withLock { state in
-            state.closed = true
-            return state.busy
-        }
-        if running {
-            await withCheckedContinuation { continuation in
-                let now = state.withLock { state in
-                    if state.busy {
-                        state.waiter = continuation
-                        return false
-                    }
-                    return true
-                }
-                if now { continuation.resume() }
-            }
-        }
+        state.withLock { $0.closed = true }
+        await takeTurn()
         return state.withLock { state in
             state.busy = false
             return state.failure

@@ -47,6 +47,12 @@ import Testing
         func enter() { if inside.add(1, ordering: .sequentiallyConsistent).newValue > 1 { overlapped.store(true, ordering: .sequentiallyConsistent) } }
         var didOverlap: Bool { overlapped.load(ordering: .sequentiallyConsistent) }
         func leave() { inside.subtract(1, ordering: .sequentiallyConsistent) }
+        /// A handler that only notes `line`.
+        func handled(_ line: String) {
+            enter()
+            note(line)
+            leave()
+        }
         func note(_ line: String) {
             lines.withLock { $0.append(line) }
             input.yield(line)
@@ -96,11 +102,7 @@ import Testing
             await gate.wait()
             trace.note("request \(request) ends")
             trace.leave()
-        }, onWake: {
-            trace.enter()
-            trace.note("wake")
-            trace.leave()
-        })
+        }, onWake: { trace.handled("wake") })
         var events = trace.events.makeAsyncIterator()
         peer.yield(1)
         #expect(await events.next() == "request 1 starts")
@@ -122,11 +124,7 @@ import Testing
         let (requests, peer) = AsyncStream<Int>.makeStream()
         let trace = Trace()
         let gate = Gate()
-        async let served: Void = serveStream(requests, wakeups: wakeups, onRequest: { request in
-            trace.enter()
-            trace.note("request \(request)")
-            trace.leave()
-        }, onWake: {
+        async let served: Void = serveStream(requests, wakeups: wakeups, onRequest: { trace.handled("request \($0)") }, onWake: {
             trace.enter()
             trace.note("push starts")
             await gate.wait()
