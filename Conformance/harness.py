@@ -34,10 +34,37 @@ def swiftpilot_binary() -> str:
     return str(Path(out.stdout.strip()) / "swiftpilot")
 
 
+def _local_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# Ports handed out by `free_port`: below the kernel's ephemeral range, so no outgoing connection
+# (Envoy to a backend, a client to SwiftPilot) can take one between the probe and the server's bind,
+# and never the same one twice in a session, so a port a stopped process held is not reused.
+_EPHEMERAL_LOW = _local_port_range()[0]
+_PORT_SPAN = (max(1024, _EPHEMERAL_LOW - 12000), _EPHEMERAL_LOW - 1)
+_next_port = _PORT_SPAN[0] + (os.getpid() * 7919) % (_PORT_SPAN[1] - _PORT_SPAN[0])
+_port_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 (and 0.0.0.0) that is free now and was not handed out before."""
+    global _next_port
+    with _port_lock:
+        for _ in range(_PORT_SPAN[1] - _PORT_SPAN[0]):
+            port = _next_port
+            _next_port = port + 1 if port < _PORT_SPAN[1] else _PORT_SPAN[0]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("0.0.0.0", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
