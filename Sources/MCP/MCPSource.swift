@@ -145,68 +145,15 @@ public final class MCPSource: Sendable {
 struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.SimpleServiceProtocol {
     let source: MCPSource
 
-    struct Subscription {
-        var sentVersion: UInt64?
-        var sentNonce: String?
-    }
-
     func streamAggregatedResources(
         request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
         response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
         context: ServerContext
     ) async throws {
-        try await withStreamEvents(request, wakeups: source.wakeups) { inputs in
-            var subscriptions: [String: Subscription] = [:]
-            var nonce: UInt64 = 0
-            func respond(_ typeURL: String, _ subscription: inout Subscription, force: Bool) async throws {
-                var message = Envoy_Service_Discovery_V3_DiscoveryResponse()
-                message.typeURL = typeURL
-                let version: UInt64
-                if typeURL == MCPEnvelope.meshConfigTypeURL {
-                    version = 1
-                    guard force || subscription.sentVersion != version else { return }
-                    var any = Google_Protobuf_Any()
-                    any.typeURL = "type.googleapis.com/istio.mesh.v1alpha1.MeshConfig"
-                    any.value = try Istio_Mesh_V1alpha1_MeshConfig().serializedBytes()
-                    message.resources = [any]
-                } else if let kind = ConfigKind(mcpTypeURL: typeURL) {
-                    let collection = source.collection(kind)
-                    version = collection.version
-                    guard force || subscription.sentVersion != version else { return }
-                    message.resources = collection.envelopes
-                } else {
-                    version = 0
-                    guard force || subscription.sentVersion != version else { return }
-                }
-                nonce += 1
-                message.versionInfo = String(version)
-                message.nonce = String(nonce)
-                subscription.sentVersion = version
-                subscription.sentNonce = message.nonce
-                try await response.write(message)
-            }
-            loop: for await event in inputs {
-                switch event {
-                case .closed:
-                    break loop
-                case .request(let request):
-                    var subscription = subscriptions[request.typeURL] ?? Subscription()
-                    let fresh = request.responseNonce.isEmpty || subscription.sentNonce == nil
-                    if !fresh, request.responseNonce != subscription.sentNonce { continue loop }
-                    if request.hasErrorDetail, !fresh {
-                        source.logger.warning("sink rejected a collection", metadata: ["type": "\(request.typeURL)", "error": "\(request.errorDetail.message)"])
-                    }
-                    if fresh { try await respond(request.typeURL, &subscription, force: true) }
-                    subscriptions[request.typeURL] = subscription
-                case .wake:
-                    for typeURL in subscriptions.keys.sorted() {
-                        var subscription = subscriptions[typeURL]!
-                        try await respond(typeURL, &subscription, force: false)
-                        subscriptions[typeURL] = subscription
-                    }
-                }
-            }
-        }
+        let session = MCPOverXDSSession(source: source, writer: response)
+        try await serveStream(request, wakeups: source.wakeups,
+                              onRequest: { try await session.handle($0) },
+                              onWake: { try await session.push() })
     }
 
     func deltaAggregatedResources(
@@ -215,5 +162,74 @@ struct MCPOverXDSService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         context: ServerContext
     ) async throws {
         throw RPCError(code: .unimplemented, message: "MCP-over-xDS is served as state of the world")
+    }
+}
+
+/// One sink's MCP-over-xDS stream: what each subscribed type was last sent. Used by one request or
+/// one push at a time (``serveStream(_:wakeups:onRequest:onWake:)`` guarantees it).
+private final class MCPOverXDSSession: @unchecked Sendable {
+    struct Subscription {
+        var sentVersion: UInt64?
+        var sentNonce: String?
+    }
+
+    let source: MCPSource
+    let writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
+    var subscriptions: [String: Subscription] = [:]
+    var nonce: UInt64 = 0
+
+    init(source: MCPSource, writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>) {
+        self.source = source
+        self.writer = writer
+    }
+
+    /// A request: a first one (or one after a reconnect of the type) is answered at once; an ACK or
+    /// NACK of the last response is noted; a stale nonce is ignored.
+    func handle(_ request: Envoy_Service_Discovery_V3_DiscoveryRequest) async throws {
+        var subscription = subscriptions[request.typeURL] ?? Subscription()
+        let fresh = request.responseNonce.isEmpty || subscription.sentNonce == nil
+        if !fresh, request.responseNonce != subscription.sentNonce { return }
+        if request.hasErrorDetail, !fresh {
+            source.logger.warning("sink rejected a collection", metadata: ["type": "\(request.typeURL)", "error": "\(request.errorDetail.message)"])
+        }
+        if fresh { try await respond(request.typeURL, &subscription, force: true) }
+        subscriptions[request.typeURL] = subscription
+    }
+
+    /// A publish: every subscribed type whose collection changed, in type order.
+    func push() async throws {
+        for typeURL in subscriptions.keys.sorted() {
+            var subscription = subscriptions[typeURL]!
+            try await respond(typeURL, &subscription, force: false)
+            subscriptions[typeURL] = subscription
+        }
+    }
+
+    private func respond(_ typeURL: String, _ subscription: inout Subscription, force: Bool) async throws {
+        var message = Envoy_Service_Discovery_V3_DiscoveryResponse()
+        message.typeURL = typeURL
+        let version: UInt64
+        if typeURL == MCPEnvelope.meshConfigTypeURL {
+            version = 1
+            guard force || subscription.sentVersion != version else { return }
+            var any = Google_Protobuf_Any()
+            any.typeURL = "type.googleapis.com/istio.mesh.v1alpha1.MeshConfig"
+            any.value = try Istio_Mesh_V1alpha1_MeshConfig().serializedBytes()
+            message.resources = [any]
+        } else if let kind = ConfigKind(mcpTypeURL: typeURL) {
+            let collection = source.collection(kind)
+            version = collection.version
+            guard force || subscription.sentVersion != version else { return }
+            message.resources = collection.envelopes
+        } else {
+            version = 0
+            guard force || subscription.sentVersion != version else { return }
+        }
+        nonce += 1
+        message.versionInfo = String(version)
+        message.nonce = String(nonce)
+        subscription.sentVersion = version
+        subscription.sentNonce = message.nonce
+        try await writer.write(message)
     }
 }
