@@ -18,9 +18,10 @@ struct CeilingServe: AsyncParsableCommand {
     @Option var port: Int
     @Option var services: Int
     @Option var endpoints: Int = 4
+    @Option(help: "sotw or delta (with VHDS).") var mode: CeilingServer.Mode = .sotw
 
     func run() async throws {
-        let server = CeilingServer(workload: Workload(services: services, endpointsPerService: endpoints))
+        let server = CeilingServer(workload: Workload(services: services, endpointsPerService: endpoints), mode: mode)
         try await server.serve(port: port)
     }
 }
@@ -47,7 +48,7 @@ struct Scenarios: AsyncParsableCommand {
     @Option(help: "Idle CPU window, seconds.") var idleSeconds = 10.0
     @Option(help: "swiftpilot --debounce-ms.") var debounceMs = 100
     @Option(help: "Longest wait for any convergence, seconds.") var timeout = 120.0
-    @Option(help: "How the simulated proxies speak: sotw (state-of-the-world ADS) or delta (incremental ADS with VHDS). The ceiling is always SotW.")
+    @Option(help: "How the simulated proxies speak: sotw (state-of-the-world ADS) or delta (incremental ADS with VHDS). The ceiling speaks the same.")
     var transport: Fleet.Transport = .sotw
 
     func run() async throws {
@@ -340,6 +341,7 @@ final class Runner: @unchecked Sendable {
         let log = "/tmp/swiftpilot-ceiling-\(getpid()).log"
         let child = try ChildProcess(name: "ceiling", executable: "/proc/self/exe", arguments: [
             "ceiling-server", "--port", "\(port)", "--services", "\(workload.services)", "--endpoints", "\(workload.endpointsPerService)",
+            "--mode", options.transport == .delta ? "delta" : "sotw",
         ], log: log, stdinPipe: true)
         defer { child.stop() }
         let deadline = ContinuousClock.now + timeout
@@ -348,7 +350,7 @@ final class Runner: @unchecked Sendable {
             guard child.process.isRunning else { throw ValidationError("ceiling server exited; see \(log)") }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let fleet = Fleet(proxies: n)
+        let fleet = Fleet(proxies: n, transport: options.transport)
         self.fleet = fleet
         let cpu0 = ProcStats.cpuSeconds(pid: child.pid)
         let started = ContinuousClock.now
@@ -369,7 +371,7 @@ final class Runner: @unchecked Sendable {
             let result = await converge(marker: marker) { child.send("push \(change)") }
             self.swiftpilotPIDOverride = nil
             let stats = Latencies(result.latencies)
-            report.add(Row(benchmark: "ceiling", metric: "push of the changed \(change.uppercased()) response to \(n) proxies, until all ACKed",
+            report.add(Row(benchmark: "ceiling", metric: "push of the changed \(options.transport == .delta && change == "rds" ? "VHDS" : change.uppercased()) response to \(n) proxies, until all ACKed",
                            value: String(format: "%@; %@; ceiling CPU %.2f s", stats.text, megabytes(result.bytes), result.cpu),
                            numbers: ["max": stats.max, "cpu": result.cpu]))
             if let pilot = pilotResults["\(key).max"], stats.max > 0 {

@@ -87,9 +87,9 @@ struct Micro: AsyncParsableCommand {
                     return responses
                 }
             }
-            let (deltaSyncMS, deltaResponses) = time { () -> [DeltaDiscoveryResponse] in
+            let (deltaSyncMS, deltaResponses) = time { () -> [DeltaResponse] in
                 var delta = DeltaStream(virtualHostDiscovery: true)
-                return (sotwSubscriptions + [(.virtualHost, [])]).flatMap { type, names -> [DeltaDiscoveryResponse] in
+                return (sotwSubscriptions + [(.virtualHost, [])]).flatMap { type, names -> [DeltaResponse] in
                     var request = DeltaDiscoveryRequest()
                     request.typeURL = type.typeURL
                     request.resourceNamesSubscribe = names

@@ -61,7 +61,7 @@ public struct DeltaStream: Sendable {
     public func state(_ type: XDSType) -> TypeState? { types[type] }
 
     /// Handles one request; returns the responses to send.
-    public mutating func handle(_ request: DeltaDiscoveryRequest, config: EncodedConfig) -> [DeltaDiscoveryResponse] {
+    public mutating func handle(_ request: DeltaDiscoveryRequest, config: EncodedConfig) -> [DeltaResponse] {
         self.config = config
         events.removeAll()
         guard let type = XDSType(rawValue: request.typeURL) else {
@@ -77,21 +77,22 @@ public struct DeltaStream: Sendable {
             state.knownIsShared = false
             if request.resourceNamesSubscribe.isEmpty, request.resourceNamesUnsubscribe.isEmpty { state.wildcard = true }
         }
+        // A first request's names are all new: they are the subscription (collected once, below).
         var newlySubscribed: Set<String> = []
         for name in request.resourceNamesSubscribe {
             if name == "*" {
                 state.wildcard = true
-            } else if state.names.insert(name).inserted || !first {
-                newlySubscribed.insert(name)
+            } else {
+                state.names.insert(name)
+                if !first { newlySubscribed.insert(name) }
             }
         }
-        if first { newlySubscribed.formUnion(state.names) }
         for name in request.resourceNamesUnsubscribe {
             if name == "*" {
                 state.wildcard = false
             } else {
                 state.names.remove(name)
-                newlySubscribed.remove(name)
+                if !first { newlySubscribed.remove(name) }
             }
         }
         let subscriptionChanged = !request.resourceNamesSubscribe.isEmpty || !request.resourceNamesUnsubscribe.isEmpty
@@ -109,6 +110,7 @@ public struct DeltaStream: Sendable {
         if subscriptionChanged, let shared = config.names[type], state.names.count == shared.count, state.names == shared {
             state.names = shared
         }
+        if first { newlySubscribed = state.names }
         let nonce = request.responseNonce
         if !nonce.isEmpty {
             if nonce != state.sentNonce {
@@ -125,7 +127,8 @@ public struct DeltaStream: Sendable {
         types[type] = state
         // Answer what changed or was newly asked for. A reconnecting client's initial versions count
         // as what it has, so equal versions are not resent.
-        let force = first ? newlySubscribed.filter { name in request.initialResourceVersions[name] == nil } : newlySubscribed
+        let force = first && !request.initialResourceVersions.isEmpty
+            ? newlySubscribed.filter { name in request.initialResourceVersions[name] == nil } : newlySubscribed
         // The VHDS wildcard covers the subscribed route configurations: their change changes it.
         if type == .route, subscriptionChanged { types[.virtualHost]?.syncedTo = nil }
         if type == .virtualHost {
@@ -134,7 +137,7 @@ public struct DeltaStream: Sendable {
         guard let response = response(for: type, force: force, reportMissing: newlySubscribed) else { return [] }
         if type == .route, virtualHostDiscovery, types[.virtualHost]?.subscribed == true {
             // Route configurations sent bring all their virtual hosts.
-            let routes = Set(response.resources.map(\.name))
+            let routes = Set(response.resourceNames)
             if let hosts = self.response(for: .virtualHost, force: virtualHostNames(in: routes), reportMissing: []) {
                 return [response, hosts]
             }
@@ -143,11 +146,11 @@ public struct DeltaStream: Sendable {
     }
 
     /// A new config: the changes to push, in CDS, EDS, LDS, RDS order.
-    public mutating func push(config: EncodedConfig) -> [DeltaDiscoveryResponse] {
+    public mutating func push(config: EncodedConfig) -> [DeltaResponse] {
         previousConfig = self.config
         defer { previousConfig = nil }
         self.config = config
-        var out: [DeltaDiscoveryResponse] = []
+        var out: [DeltaResponse] = []
         var changedEDSClusters: Set<String> = []
         var changedRoutes: Set<String> = []
         for type in XDSType.allCases {
@@ -158,8 +161,8 @@ public struct DeltaStream: Sendable {
             default: []
             }
             if let response = response(for: type, force: force, reportMissing: []) {
-                if type == .cluster { changedEDSClusters = Set(response.resources.map(\.name)).intersection(config.edsClusterNames) }
-                if type == .route { changedRoutes = Set(response.resources.map(\.name)) }
+                if type == .cluster { changedEDSClusters = Set(response.resourceNames).intersection(config.edsClusterNames) }
+                if type == .route { changedRoutes = Set(response.resourceNames) }
                 out.append(response)
             }
         }
@@ -203,7 +206,11 @@ public struct DeltaStream: Sendable {
         let all = available(type)
         if type == .virtualHost { return virtualHostScope(state, all: all) }
         // (VHDS route configurations are not summarized per class: never `whole`.)
-        if state.wildcard { return (all, !(type == .route && virtualHostDiscovery)) }
+        let summarized = !(type == .route && virtualHostDiscovery)
+        if state.wildcard { return (all, summarized) }
+        // Subscribed to exactly the class's names (EDS: every cluster). `handle` keeps the class's
+        // set then, so this is one identity check.
+        if summarized, state.names.count == all.count, let classNames = config.names[type], state.names == classNames { return (all, true) }
         var scope = all.filter { state.names.contains($0.key) }
         // Names the class lacks may be built on demand (a proxyless gRPC server's listener).
         if type == .listener, config.inboundMutualTLS != nil, scope.count < state.names.count {
@@ -264,7 +271,7 @@ public struct DeltaStream: Sendable {
 
     /// A VHDS answer to a request: what changed or was newly asked for, plus the on-demand names
     /// among `force`, each answered with an alias (resolved) or an empty resource (unknown host).
-    private mutating func virtualHostResponse(force: Set<String>) -> DeltaDiscoveryResponse? {
+    private mutating func virtualHostResponse(force: Set<String>) -> DeltaResponse? {
         let all = available(.virtualHost)
         var aliases: [String: [String]] = [:]
         var unknown: [String] = []
@@ -283,7 +290,7 @@ public struct DeltaStream: Sendable {
     }
 
     private mutating func response(for type: XDSType, force: Set<String>, reportMissing: Set<String>,
-                                   aliases: [String: [String]] = [:], unknown: [String] = []) -> DeltaDiscoveryResponse? {
+                                   aliases: [String: [String]] = [:], unknown: [String] = []) -> DeltaResponse? {
         // Taken out of `types` while it changes: a copy left there would share the storage of
         // `known` (thousands of names) and make the first write copy all of it, per proxy.
         guard var state = types.removeValue(forKey: type) else { return nil }
@@ -298,6 +305,20 @@ public struct DeltaStream: Sendable {
         }
         let (scope, whole) = inScope(type, state)
         let fullVersion = whole ? typeVersion : nil
+        if whole, state.known.isEmpty, aliases.isEmpty, unknown.isEmpty, let shared = sharedVersions(type) {
+            // A client holding nothing asks for every resource (a first subscription): all of them,
+            // in the class's order, and it then holds exactly the class's map. Nothing to compare.
+            // They go as the class's encoded block.
+            let all = sortedAvailable(type)
+            state.known = shared
+            state.knownIsShared = true
+            state.syncedTo = typeVersion
+            // (Asked for exactly the class's names, which `handle` then shares: none missing.)
+            let removed = reportMissing == config.names[type] ? [] : reportMissing.filter { scope[$0] == nil }.sorted()
+            guard !all.isEmpty || !removed.isEmpty else { return nil }
+            return respond(type, state: &state, resources: [], block: all.isEmpty ? nil : config.blocks[type], removed: removed,
+                           version: fullVersion ?? EncodedConfig.version(ofSorted: all))
+        }
         // In name order without sorting per proxy: the class's sorted list, narrowed to the scope.
         let ordered = whole ? sortedAvailable(type) : sortedAvailable(type).filter { scope[$0.name] != nil }
         var resources: [Envoy_Service_Discovery_V3_Resource] = []
@@ -327,7 +348,7 @@ public struct DeltaStream: Sendable {
     }
 
     private mutating func respond(_ type: XDSType, state: inout TypeState, resources: [Envoy_Service_Discovery_V3_Resource],
-                                  removed: [String], version: String) -> DeltaDiscoveryResponse {
+                                  block: EncodedBlock? = nil, removed: [String], version: String) -> DeltaResponse {
         nonceCounter += 1
         var response = DeltaDiscoveryResponse()
         response.typeURL = type.typeURL
@@ -336,7 +357,7 @@ public struct DeltaStream: Sendable {
         response.resources = resources
         response.removedResources = removed
         state.sentNonce = response.nonce
-        return response
+        return DeltaResponse(response, block: block)
     }
 
     /// The class's name → version map of a type, when this stream serves the type's resources as

@@ -1,9 +1,28 @@
 import EnvoyAPI
 import GRPCCore
+import GRPCProtobuf
 
 /// `envoy.service.discovery.v3.AggregatedDiscoveryService`: every type on one stream.
 struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.SimpleServiceProtocol {
     let streams: DiscoveryStreams
+
+    /// The generated registration, except that delta responses are written by
+    /// ``DeltaResponseSerializer``.
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        typealias Methods = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method
+        router.registerHandler(forMethod: Methods.StreamAggregatedResources.descriptor,
+                               deserializer: ProtobufDeserializer<DiscoveryRequest>(), serializer: ProtobufSerializer<DiscoveryResponse>()) { request, context in
+            try await self.streamAggregatedResources(request: request, context: context)
+        }
+        let streams = self.streams
+        router.registerHandler(forMethod: Methods.DeltaAggregatedResources.descriptor,
+                               deserializer: ProtobufDeserializer<DeltaDiscoveryRequest>(), serializer: DeltaResponseSerializer()) { request, _ in
+            StreamingServerResponse(of: DeltaResponse.self) { writer in
+                try await streams.delta(request.messages, writer: writer)
+                return [:]
+            }
+        }
+    }
 
     func streamAggregatedResources(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>,
                                    context: ServerContext) async throws {
@@ -12,7 +31,7 @@ struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscover
 
     func deltaAggregatedResources(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>,
                                   context: ServerContext) async throws {
-        try await streams.delta(request, writer: response)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)))
     }
 }
 
@@ -29,7 +48,7 @@ struct ClusterDiscoveryService: Envoy_Service_Cluster_V3_ClusterDiscoveryService
     }
 
     func deltaClusters(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: response, fixedType: .cluster)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .cluster)
     }
 
     func fetchClusters(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.cluster) }
@@ -43,7 +62,7 @@ struct EndpointDiscoveryService: Envoy_Service_Endpoint_V3_EndpointDiscoveryServ
     }
 
     func deltaEndpoints(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: response, fixedType: .endpoint)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .endpoint)
     }
 
     func fetchEndpoints(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.endpoint) }
@@ -57,7 +76,7 @@ struct ListenerDiscoveryService: Envoy_Service_Listener_V3_ListenerDiscoveryServ
     }
 
     func deltaListeners(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: response, fixedType: .listener)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .listener)
     }
 
     func fetchListeners(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.listener) }
@@ -71,7 +90,7 @@ struct RouteDiscoveryService: Envoy_Service_Route_V3_RouteDiscoveryService.Simpl
     }
 
     func deltaRoutes(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: response, fixedType: .route)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .route)
     }
 
     func fetchRoutes(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.route) }

@@ -73,7 +73,7 @@ public struct DiscoveryStreams: Sendable {
     }
 
     /// A delta (incremental) stream.
-    public func delta(_ requests: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, writer: RPCWriter<DeltaDiscoveryResponse>,
+    public func delta(_ requests: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, writer: RPCWriter<DeltaResponse>,
                       fixedType: XDSType? = nil) async throws {
         try await serve(DeltaStream.self, transport: "delta", requests: requests, writer: writer, fixedType: fixedType)
     }
@@ -329,8 +329,8 @@ extension DiscoveryResponse: DiscoveryResponseMessage {
     var byteCount: Int { resources.reduce(0) { $0 + $1.value.count } }
 }
 
-extension DeltaDiscoveryResponse: DiscoveryResponseMessage {
+extension DeltaResponse: DiscoveryResponseMessage {
     var reportedVersion: String { systemVersionInfo }
-    var resourceCount: Int { resources.count }
-    var byteCount: Int { resources.reduce(0) { $0 + $1.resource.value.count } }
+    var resourceCount: Int { message.resources.count + (block?.resources.count ?? 0) }
+    var byteCount: Int { message.resources.reduce(0) { $0 + $1.resource.value.count } + (block?.bodyBytes ?? 0) }
 }

@@ -72,6 +72,9 @@ public struct EncodedConfig: Sendable {
     /// Streams whose subscription covers the whole type reuse these instead of sorting and
     /// hashing per proxy.
     public private(set) var sorted: [XDSType: [EncodedResource]] = [:]
+    /// Per type, ``sorted`` as one encoded run of delta resources, shared by every delta stream of
+    /// the class that is sent the whole type (a first subscription).
+    public private(set) var blocks: [XDSType: EncodedBlock] = [:]
     public private(set) var fullVersion: [XDSType: String] = [:]
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
     /// set's storage instead of holding its own copy of thousands of names.
@@ -166,12 +169,14 @@ public struct EncodedConfig: Sendable {
         }
         fullVersion[type] = Self.version(ofSorted: list)
         sorted[type] = list
+        blocks[type] = EncodedBlock(list)
         versions[type] = versionMap
     }
 
     private mutating func summarize(_ type: XDSType) {
         let list = (byType[type] ?? [:]).values.sorted { $0.name < $1.name }
         sorted[type] = list
+        blocks[type] = EncodedBlock(list)
         fullVersion[type] = Self.version(ofSorted: list)
         names[type] = Set(list.map(\.name))
         ordinals[type] = Dictionary(list.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -262,5 +267,31 @@ public struct EncodedConfig: Sendable {
             hasher.combine(resource.version)
         }
         return String(hasher.value, radix: 16)
+    }
+}
+
+/// Resources in order as the `resources` field of a delta response (each one framed as field 2),
+/// encoded on first use and then only copied: thousands of proxies of a class subscribe to every
+/// cluster, endpoint assignment and virtual host, and encoding them per proxy cost more than the
+/// rest of a delta cold sync.
+public final class EncodedBlock: Sendable {
+    public let resources: [EncodedResource]
+    /// The bodies' total size (what the sync status reports as bytes sent).
+    public let bodyBytes: Int
+    private let encoded = Mutex<[UInt8]?>(nil)
+
+    init(_ resources: [EncodedResource]) {
+        self.resources = resources
+        bodyBytes = resources.reduce(0) { $0 + $1.any.value.count }
+    }
+
+    /// The encoded run.
+    func wire() throws -> [UInt8] {
+        try encoded.withLock { encoded in
+            if let encoded { return encoded }
+            let bytes = try DeltaResponseEncoding.entries(resources.map(\.deltaResource))
+            encoded = bytes
+            return bytes
+        }
     }
 }

@@ -183,4 +183,49 @@ private let proxies = [
         #expect(pushed.first.map(names) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
         #expect(pushed.first?.versionInfo == after.fullVersion[.endpoint])
     }
+
+    @Test func aDeltaStreamsFirstSubscriptionsGoAsTheClassesBlocksAndPushesCarryOnlyWhatChanged() throws {
+        let router = proxies[0]
+        let old = ConfigGeneration(snapshot: snapshot(mesh()))
+        let before = old.config(for: router)
+        var stream = DeltaStream()
+        func subscribe(_ type: XDSType, _ names: [String]) -> DeltaResponse? {
+            var request = DeltaDiscoveryRequest()
+            request.typeURL = type.typeURL
+            request.resourceNamesSubscribe = names
+            let response = stream.handle(request, config: before).first
+            var ack = DeltaDiscoveryRequest()
+            ack.typeURL = type.typeURL
+            ack.responseNonce = response?.nonce ?? ""
+            #expect(stream.handle(ack, config: before).isEmpty)
+            return response
+        }
+        // Wildcard CDS and EDS for exactly the class's clusters: every resource, as the class's block.
+        let clusters = try #require(subscribe(.cluster, []))
+        #expect(clusters.block === before.blocks[.cluster] && clusters.message.resources.isEmpty)
+        #expect(clusters.resourceNames == before.sorted[.cluster]?.map(\.name))
+        let endpoints = try #require(subscribe(.endpoint, before[.endpoint].keys.sorted()))
+        #expect(endpoints.block === before.blocks[.endpoint] && endpoints.removedResources.isEmpty)
+        #expect(endpoints.systemVersionInfo == before.fullVersion[.endpoint])
+        // What the wire carries is what the resources would be as messages.
+        let decoded = try DeltaDiscoveryResponse(serializedBytes: endpoints.serializedBytes())
+        #expect(decoded == endpoints.materialized && decoded.resources.count == before[.endpoint].count)
+        // The route configuration by name: the class has only this one, so it is the whole type too.
+        let routes = try #require(subscribe(.route, ["http.8080"]))
+        #expect(routes.block === before.blocks[.route] && routes.resourceNames == ["http.8080"])
+        // Some of the clusters' endpoints: those resources, no block.
+        var partial = DeltaStream()
+        var request = DeltaDiscoveryRequest()
+        request.typeURL = XDSType.endpoint.typeURL
+        request.resourceNamesSubscribe = Array(before[.endpoint].keys.sorted().prefix(2)) + ["no-such-cluster"]
+        let some = try #require(partial.handle(request, config: before).first)
+        #expect(some.block == nil && some.resourceNames == Array(before[.endpoint].keys.sorted().prefix(2)))
+        #expect(some.removedResources == ["no-such-cluster"])
+
+        let next = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old)
+        let pushed = stream.push(config: next.config(for: router))
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(pushed.first?.block == nil)
+        #expect(pushed.first?.resourceNames == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+    }
 }
