@@ -71,9 +71,9 @@ struct Micro: AsyncParsableCommand {
             // Per-proxy cold sync in the state machines (requests as Envoy sends them, each response
             // ACKed) and serializing what they send: state of the world vs delta with VHDS.
             let sotwSubscriptions: [(XDSType, [String])] = [(.cluster, []), (.endpoint, Array(encoded[.endpoint].keys)), (.listener, []), (.route, Array(encoded[.route].keys))]
-            let (sotwSyncMS, sotwResponses) = time { () -> [DiscoveryResponse] in
+            let (sotwSyncMS, sotwResponses) = time { () -> [SotWResponse] in
                 var sotw = SotWStream()
-                return sotwSubscriptions.flatMap { type, names -> [DiscoveryResponse] in
+                return sotwSubscriptions.flatMap { type, names -> [SotWResponse] in
                     var request = DiscoveryRequest()
                     request.typeURL = type.typeURL
                     request.resourceNames = names

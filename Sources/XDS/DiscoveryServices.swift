@@ -6,17 +6,20 @@ import GRPCProtobuf
 struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.SimpleServiceProtocol {
     let streams: DiscoveryStreams
 
-    /// The generated registration, except that delta responses are written by
-    /// ``DeltaResponseSerializer``.
+    /// The generated registration, except that responses are written by
+    /// ``EncodedResponseSerializer`` (encoded blocks copied, not re-serialized per proxy).
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         typealias Methods = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method
-        router.registerHandler(forMethod: Methods.StreamAggregatedResources.descriptor,
-                               deserializer: ProtobufDeserializer<DiscoveryRequest>(), serializer: ProtobufSerializer<DiscoveryResponse>()) { request, context in
-            try await self.streamAggregatedResources(request: request, context: context)
-        }
         let streams = self.streams
+        router.registerHandler(forMethod: Methods.StreamAggregatedResources.descriptor,
+                               deserializer: ProtobufDeserializer<DiscoveryRequest>(), serializer: EncodedResponseSerializer<DiscoveryResponse>()) { request, _ in
+            StreamingServerResponse(of: SotWResponse.self) { writer in
+                try await streams.stateOfTheWorld(request.messages, writer: writer)
+                return [:]
+            }
+        }
         router.registerHandler(forMethod: Methods.DeltaAggregatedResources.descriptor,
-                               deserializer: ProtobufDeserializer<DeltaDiscoveryRequest>(), serializer: DeltaResponseSerializer()) { request, _ in
+                               deserializer: ProtobufDeserializer<DeltaDiscoveryRequest>(), serializer: EncodedResponseSerializer<DeltaDiscoveryResponse>()) { request, _ in
             StreamingServerResponse(of: DeltaResponse.self) { writer in
                 try await streams.delta(request.messages, writer: writer)
                 return [:]
@@ -26,12 +29,12 @@ struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscover
 
     func streamAggregatedResources(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>,
                                    context: ServerContext) async throws {
-        try await streams.stateOfTheWorld(request, writer: response)
+        try await streams.stateOfTheWorld(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)))
     }
 
     func deltaAggregatedResources(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>,
                                   context: ServerContext) async throws {
-        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)))
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)))
     }
 }
 
@@ -44,11 +47,11 @@ struct ClusterDiscoveryService: Envoy_Service_Cluster_V3_ClusterDiscoveryService
     let streams: DiscoveryStreams
 
     func streamClusters(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.stateOfTheWorld(request, writer: response, fixedType: .cluster)
+        try await streams.stateOfTheWorld(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .cluster)
     }
 
     func deltaClusters(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .cluster)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .cluster)
     }
 
     func fetchClusters(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.cluster) }
@@ -58,11 +61,11 @@ struct EndpointDiscoveryService: Envoy_Service_Endpoint_V3_EndpointDiscoveryServ
     let streams: DiscoveryStreams
 
     func streamEndpoints(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.stateOfTheWorld(request, writer: response, fixedType: .endpoint)
+        try await streams.stateOfTheWorld(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .endpoint)
     }
 
     func deltaEndpoints(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .endpoint)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .endpoint)
     }
 
     func fetchEndpoints(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.endpoint) }
@@ -72,11 +75,11 @@ struct ListenerDiscoveryService: Envoy_Service_Listener_V3_ListenerDiscoveryServ
     let streams: DiscoveryStreams
 
     func streamListeners(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.stateOfTheWorld(request, writer: response, fixedType: .listener)
+        try await streams.stateOfTheWorld(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .listener)
     }
 
     func deltaListeners(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .listener)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .listener)
     }
 
     func fetchListeners(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.listener) }
@@ -86,11 +89,11 @@ struct RouteDiscoveryService: Envoy_Service_Route_V3_RouteDiscoveryService.Simpl
     let streams: DiscoveryStreams
 
     func streamRoutes(request: RPCAsyncSequence<DiscoveryRequest, any Error>, response: RPCWriter<DiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.stateOfTheWorld(request, writer: response, fixedType: .route)
+        try await streams.stateOfTheWorld(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .route)
     }
 
     func deltaRoutes(request: RPCAsyncSequence<DeltaDiscoveryRequest, any Error>, response: RPCWriter<DeltaDiscoveryResponse>, context: ServerContext) async throws {
-        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingDeltaWriter(base: response)), fixedType: .route)
+        try await streams.delta(request, writer: RPCWriter(wrapping: MaterializingWriter(base: response)), fixedType: .route)
     }
 
     func fetchRoutes(request: DiscoveryRequest, context: ServerContext) async throws -> DiscoveryResponse { throw fetchUnsupported(.route) }

@@ -67,7 +67,7 @@ public struct DiscoveryStreams: Sendable {
     // MARK: - State of the world and delta
 
     /// A state-of-the-world stream; `fixedType` for the per-type services (their requests may omit the type URL).
-    public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<DiscoveryResponse>,
+    public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<SotWResponse>,
                                 fixedType: XDSType? = nil) async throws {
         try await serve(SotWStream.self, transport: "sotw", requests: requests, writer: writer, fixedType: fixedType)
     }
@@ -323,14 +323,8 @@ extension DeltaDiscoveryRequest: DiscoveryRequestMessage {
     }
 }
 
-extension DiscoveryResponse: DiscoveryResponseMessage {
-    var reportedVersion: String { versionInfo }
-    var resourceCount: Int { resources.count }
-    var byteCount: Int { resources.reduce(0) { $0 + $1.value.count } }
-}
-
-extension DeltaResponse: DiscoveryResponseMessage {
-    var reportedVersion: String { systemVersionInfo }
+extension EncodedResponse: DiscoveryResponseMessage {
+    var reportedVersion: String { message.leadingVersion }
     var resourceCount: Int { message.resources.count + (block?.resources.count ?? 0) }
-    var byteCount: Int { message.resources.reduce(0) { $0 + $1.resource.value.count } + (block?.bodyBytes ?? 0) }
+    var byteCount: Int { Message.bodyBytes(of: message.resources) + (block?.bodyBytes ?? 0) }
 }

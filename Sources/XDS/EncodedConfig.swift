@@ -270,28 +270,34 @@ public struct EncodedConfig: Sendable {
     }
 }
 
-/// Resources in order as the `resources` field of a delta response (each one framed as field 2),
-/// encoded on first use and then only copied: thousands of proxies of a class subscribe to every
-/// cluster, endpoint assignment and virtual host, and encoding them per proxy cost more than the
-/// rest of a delta cold sync.
+/// Resources in order as the `resources` field of a response (each one framed as field 2; state
+/// of the world packs them, delta wraps them), encoded on first use and then only copied:
+/// thousands of proxies of a class subscribe to every cluster, endpoint assignment and listener
+/// (delta: and virtual host), and encoding them per proxy cost more than the rest of a cold sync.
 public final class EncodedBlock: Sendable {
     public let resources: [EncodedResource]
     /// The bodies' total size (what the sync status reports as bytes sent).
     public let bodyBytes: Int
-    private let encoded = Mutex<[UInt8]?>(nil)
+    private let stateOfTheWorld = Mutex<[UInt8]?>(nil)
+    private let delta = Mutex<[UInt8]?>(nil)
 
     init(_ resources: [EncodedResource]) {
         self.resources = resources
         bodyBytes = resources.reduce(0) { $0 + $1.any.value.count }
     }
 
-    /// The encoded run.
-    func wire() throws -> [UInt8] {
-        try encoded.withLock { encoded in
-            if let encoded { return encoded }
-            let bytes = try DeltaResponseEncoding.entries(resources.map(\.deltaResource))
-            encoded = bytes
-            return bytes
+    /// The encoded run for a state-of-the-world or a delta response.
+    func wire(stateOfTheWorld sotw: Bool) throws -> [UInt8] {
+        if sotw {
+            return try stateOfTheWorld.withLock { try Self.cached(&$0) { try ResponseEncoding.entries(resources.map(\.any)) } }
         }
+        return try delta.withLock { try Self.cached(&$0) { try ResponseEncoding.entries(resources.map(\.deltaResource)) } }
+    }
+
+    private static func cached(_ slot: inout [UInt8]?, _ encode: () throws -> [UInt8]) rethrows -> [UInt8] {
+        if let slot { return slot }
+        let bytes = try encode()
+        slot = bytes
+        return bytes
     }
 }

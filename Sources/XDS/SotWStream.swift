@@ -55,7 +55,7 @@ public struct SotWStream: Sendable {
     public func state(_ type: XDSType) -> TypeState? { types[type] }
 
     /// Handles one request against the current config; returns the responses to send.
-    public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [DiscoveryResponse] {
+    public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [SotWResponse] {
         serve(config)
         events.removeAll()
         guard let type = XDSType(rawValue: request.typeURL), !type.isDeltaOnly else {
@@ -111,9 +111,9 @@ public struct SotWStream: Sendable {
     }
 
     /// A new config: the responses to push, in CDS, EDS, LDS, RDS order.
-    public mutating func push(config: EncodedConfig) -> [DiscoveryResponse] {
+    public mutating func push(config: EncodedConfig) -> [SotWResponse] {
         serve(config)
-        var out: [DiscoveryResponse] = []
+        var out: [SotWResponse] = []
         var clustersSent = false
         for type in XDSType.allCases {
             guard var state = types[type], state.subscribed else { continue }
@@ -143,9 +143,11 @@ public struct SotWStream: Sendable {
 
     /// - Parameter onlyChanged: send only resources whose content differs from the last response
     ///   (state of the world allows it for every type but Listener and Cluster).
-    private mutating func response(for type: XDSType, state: inout TypeState, force: Bool, onlyChanged: Bool = false) -> DiscoveryResponse? {
+    private mutating func response(for type: XDSType, state: inout TypeState, force: Bool, onlyChanged: Bool = false) -> SotWResponse? {
         let covered = resources(for: type, state: state)
         var resources = covered.list
+        // Every resource of the type (wildcard, EDS): the class's encoded block, unless narrowed below.
+        var block = state.wildcard || type == .endpoint ? config.blocks[type] : nil
         let version = covered.version
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
@@ -161,17 +163,18 @@ public struct SotWStream: Sendable {
             }
             // Only removals: nothing to send (a resource nobody references is dropped by the proxy).
             if resources.isEmpty { return nil }
+            block = nil
         }
         nonceCounter += 1
         var response = DiscoveryResponse()
         response.typeURL = type.typeURL
         response.versionInfo = version
         response.nonce = String(nonceCounter)
-        response.resources = resources.map(\.any)
+        if block == nil { response.resources = resources.map(\.any) }
         state.sentVersion = version
         state.sentNonce = response.nonce
         state.sentFrom = current
-        return response
+        return SotWResponse(response, block: block)
     }
 
     private mutating func serve(_ config: EncodedConfig) {

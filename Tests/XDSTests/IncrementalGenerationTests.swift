@@ -172,6 +172,9 @@ private let proxies = [
         for type in XDSType.allCases {
             let names = type == .endpoint ? before[.endpoint].keys.sorted() : type == .route ? ["http.8080"] : []
             guard let response = stream.handle(request(type, names: names), config: before).last else { continue }
+            // The whole type (CDS and LDS wildcards, EDS): the class's encoded block; RDS by name: its own.
+            #expect((response.block != nil) == (type != .route), "\(type)")
+            #expect(response.block == nil || response.block === before.blocks[type])
             _ = stream.handle(request(type, names: names, nonce: response.nonce, version: response.versionInfo), config: before)
         }
         let next = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old)
@@ -180,6 +183,7 @@ private let proxies = [
             == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
         let pushed = stream.push(config: after)
         #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(pushed.first?.block == nil)
         #expect(pushed.first.map(names) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
         #expect(pushed.first?.versionInfo == after.fullVersion[.endpoint])
     }

@@ -47,7 +47,7 @@ func request(_ type: XDSType, names: [String] = [], nonce: String = "", version:
     return request
 }
 
-func names(_ response: DiscoveryResponse) -> [String] {
+func names(_ response: SotWResponse) -> [String] {
     response.resources.map { any in
         switch any.typeURL {
         case XDSType.cluster.typeURL: (try? Cluster(serializedBytes: any.value))?.name ?? "?"
@@ -60,8 +60,8 @@ func names(_ response: DiscoveryResponse) -> [String] {
 
 @Suite struct SotWStreamTests {
     /// Subscribes like Envoy: CDS wildcard, EDS for the clusters, LDS wildcard, RDS by name; ACKs everything.
-    func subscribed(_ stream: inout SotWStream, _ config: EncodedConfig) -> [XDSType: DiscoveryResponse] {
-        var last: [XDSType: DiscoveryResponse] = [:]
+    func subscribed(_ stream: inout SotWStream, _ config: EncodedConfig) -> [XDSType: SotWResponse] {
+        var last: [XDSType: SotWResponse] = [:]
         for response in stream.handle(request(.cluster), config: config) { last[XDSType(rawValue: response.typeURL)!] = response }
         _ = stream.handle(request(.cluster, nonce: last[.cluster]!.nonce, version: last[.cluster]!.versionInfo), config: config)
         for response in stream.handle(request(.endpoint, names: ["c0", "c1"]), config: config) { last[.endpoint] = response }

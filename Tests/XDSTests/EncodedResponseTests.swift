@@ -4,9 +4,9 @@ import SwiftProtobuf
 import Testing
 @testable import XDS
 
-/// The delta response writer must produce exactly swift-protobuf's bytes: Envoy and gRPC clients
-/// parse them, and any difference would be a different message.
-struct DeltaResponseEncodingTests {
+/// The response writer must produce exactly swift-protobuf's bytes: Envoy and gRPC clients parse
+/// them, and any difference would be a different message.
+struct EncodedResponseTests {
     static func cluster(_ name: String, padding: Int = 0) -> EncodedResource {
         var cluster = Envoy_Config_Cluster_V3_Cluster()
         cluster.name = name
@@ -19,15 +19,20 @@ struct DeltaResponseEncodingTests {
     }
 
     /// Written as swift-protobuf writes the whole message; read back, the same message.
-    static func check(_ response: DeltaResponse) throws {
+    static func check<Message: BlockCarryingMessage & Equatable>(_ response: EncodedResponse<Message>) throws {
         let expected: [UInt8] = try response.materialized.serializedBytes()
         let written = try response.serializedBytes()
         #expect(written == expected)
-        #expect(try DeltaDiscoveryResponse(serializedBytes: written) == response.materialized)
+        #expect(try Message(serializedBytes: written) == response.materialized)
+    }
+
+    /// `count` clusters named `cluster-<i>`, growing by `growth` bytes each.
+    static func block(_ count: Int, growth: Int) -> EncodedBlock {
+        EncodedBlock((0..<count).map { cluster("cluster-\($0)", padding: $0 * growth) })
     }
 
     @Test func aBlockIsWrittenAfterTheMessagesOwnResourcesAsThoseResourcesWouldBe() throws {
-        let block = EncodedBlock((0..<50).map { Self.cluster("cluster-\($0)", padding: $0 * 7) })
+        let block = Self.block(50, growth: 7)
         var message = DeltaDiscoveryResponse()
         message.typeURL = XDSType.cluster.typeURL
         message.systemVersionInfo = "9"
@@ -86,9 +91,9 @@ struct DeltaResponseEncodingTests {
         withTTL.ttl = .init(seconds: 30)
         var cached = Self.cluster("cached").deltaResource
         cached.cacheControl.doNotCache = true
-        #expect(!DeltaResponseEncoding.isPlain(withTTL))
-        #expect(!DeltaResponseEncoding.isPlain(cached))
-        #expect(DeltaResponseEncoding.isPlain(Self.cluster("plain").deltaResource))
+        #expect(!ResponseEncoding.isPlain(withTTL))
+        #expect(!ResponseEncoding.isPlain(cached))
+        #expect(ResponseEncoding.isPlain(Self.cluster("plain").deltaResource))
         var response = DeltaDiscoveryResponse()
         response.typeURL = XDSType.cluster.typeURL
         response.systemVersionInfo = "v"
@@ -108,7 +113,26 @@ struct DeltaResponseEncodingTests {
 
     @Test func varintSizes() {
         for (value, size) in [(0, 1), (1, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (2_097_151, 3), (2_097_152, 4)] {
-            #expect(DeltaResponseEncoding.varintSize(value) == size, "\(value)")
+            #expect(ResponseEncoding.varintSize(value) == size, "\(value)")
         }
+    }
+
+    // MARK: - State of the world
+
+    @Test func stateOfTheWorldResponsesAreWrittenAsSwiftProtobufWritesThem() throws {
+        var message = DiscoveryResponse()
+        (message.typeURL, message.versionInfo, message.nonce, message.canary) = (XDSType.cluster.typeURL, "a1", "12", true)
+        let block = Self.block(40, growth: 500)
+        let whole = SotWResponse(message, block: block)
+        #expect(whole.resources.count == 40)
+        try Self.check(whole)
+        // Own resources, one with unknown fields (serialized as a message), before the block.
+        var odd = Self.cluster("odd").any
+        try odd.merge(serializedBytes: [0xa0, 0x06, 0x01] as [UInt8])  // field 100, varint 1: unknown to Any
+        #expect(!odd.unknownFields.data.isEmpty)
+        message.resources = [Self.cluster("first").any, odd, Google_Protobuf_Any()]
+        try Self.check(SotWResponse(message, block: block))
+        try Self.check(SotWResponse(message))
+        try Self.check(SotWResponse(DiscoveryResponse()))
     }
 }
