@@ -25,9 +25,6 @@ public struct EncodedResponse<Message: BlockCarryingMessage>: Sendable {
     /// Every resource sent, as messages (the block's too).
     public var resources: [Message.Resource] { message.resources + (block.map(Message.resources(of:)) ?? []) }
 
-    /// The names of the resources sent, in order.
-    public var resourceNames: [String] { message.resources.map(Message.name(of:)) + (block?.resources.map(\.name) ?? []) }
-
     /// The response as one protobuf message.
     public var materialized: Message {
         guard block != nil else { return message }
@@ -43,6 +40,11 @@ public struct EncodedResponse<Message: BlockCarryingMessage>: Sendable {
 public typealias SotWResponse = EncodedResponse<DiscoveryResponse>
 public typealias DeltaResponse = EncodedResponse<DeltaDiscoveryResponse>
 
+extension EncodedResponse where Message == DeltaDiscoveryResponse {
+    /// The names of the resources sent, in order.
+    public var resourceNames: [String] { message.resources.map(\.name) + (block?.resources.map(\.name) ?? []) }
+}
+
 /// `DiscoveryResponse` and `DeltaDiscoveryResponse`: a version string as field 1 and the
 /// resources as the repeated field 2.
 public protocol BlockCarryingMessage: SwiftProtobuf.Message, Sendable {
@@ -56,7 +58,6 @@ public protocol BlockCarryingMessage: SwiftProtobuf.Message, Sendable {
     static func resources(of block: EncodedBlock) -> [Resource]
     /// The resources' packed bodies' total size.
     static func bodyBytes(of resources: [Resource]) -> Int
-    static func name(of resource: Resource) -> String
     /// The block's resources as field-2 entries of this message.
     static func wire(of block: EncodedBlock) throws -> [UInt8]
     /// Resources as field-2 entries of this message.
@@ -69,8 +70,6 @@ extension DiscoveryResponse: BlockCarryingMessage {
         set { versionInfo = newValue }
     }
     public static func resources(of block: EncodedBlock) -> [Google_Protobuf_Any] { block.resources.map(\.any) }
-    /// (The type URL: a packed resource names nothing else without decoding.)
-    public static func name(of resource: Google_Protobuf_Any) -> String { resource.typeURL }
     public static func bodyBytes(of resources: [Google_Protobuf_Any]) -> Int { resources.reduce(0) { $0 + $1.value.count } }
     public static func wire(of block: EncodedBlock) throws -> [UInt8] { try block.wire(stateOfTheWorld: true) }
     public static func entries(_ resources: [Google_Protobuf_Any]) throws -> [UInt8] { try ResponseEncoding.entries(resources) }
@@ -82,7 +81,6 @@ extension DeltaDiscoveryResponse: BlockCarryingMessage {
         set { systemVersionInfo = newValue }
     }
     public static func resources(of block: EncodedBlock) -> [Envoy_Service_Discovery_V3_Resource] { block.resources.map(\.deltaResource) }
-    public static func name(of resource: Envoy_Service_Discovery_V3_Resource) -> String { resource.name }
     public static func bodyBytes(of resources: [Envoy_Service_Discovery_V3_Resource]) -> Int {
         resources.reduce(0) { $0 + $1.resource.value.count }
     }
