@@ -188,7 +188,7 @@ public struct DeltaStream: Sendable {
         switch type {
         case .route where virtualHostDiscovery: config.discoveredRoutes.values.sorted { $0.name < $1.name }
         case .virtualHost where !virtualHostDiscovery: []
-        default: config.sorted[type] ?? []
+        default: config.sorted(type)
         }
     }
 

@@ -71,9 +71,9 @@ public struct EncodedConfig: Sendable {
     /// Per type, computed once per proxy class: every resource sorted by name, and its version.
     /// Streams whose subscription covers the whole type reuse these instead of sorting and
     /// hashing per proxy.
-    public private(set) var sorted: [XDSType: [EncodedResource]] = [:]
-    /// Per type, ``sorted`` as one encoded run of delta resources, shared by every delta stream of
-    /// the class that is sent the whole type (a first subscription).
+    /// Kept in ``blocks``, which also encode the list once for every stream of the class that is
+    /// sent the whole type.
+    public func sorted(_ type: XDSType) -> [EncodedResource] { blocks[type]?.resources ?? [] }
     public private(set) var blocks: [XDSType: EncodedBlock] = [:]
     public private(set) var fullVersion: [XDSType: String] = [:]
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
@@ -149,7 +149,7 @@ public struct EncodedConfig: Sendable {
     /// full summary.
     private mutating func summarize(_ type: XDSType, replacing changed: [EncodedResource]) {
         guard !changed.isEmpty else { return }
-        guard var list = sorted.removeValue(forKey: type), var versionMap = versions.removeValue(forKey: type) else {
+        guard var list = blocks[type]?.resources, var versionMap = versions.removeValue(forKey: type) else {
             return summarize(type)
         }
         for resource in changed {
@@ -159,23 +159,17 @@ public struct EncodedConfig: Sendable {
                 let mid = (low + high) / 2
                 if list[mid].name < resource.name { low = mid + 1 } else { high = mid }
             }
-            guard low < list.count, list[low].name == resource.name else {
-                sorted[type] = list
-                versions[type] = versionMap
-                return summarize(type)
-            }
+            guard low < list.count, list[low].name == resource.name else { return summarize(type) }
             list[low] = resource
             versionMap[resource.name] = resource.version
         }
         fullVersion[type] = Self.version(ofSorted: list)
-        sorted[type] = list
         blocks[type] = EncodedBlock(list)
         versions[type] = versionMap
     }
 
     private mutating func summarize(_ type: XDSType) {
         let list = (byType[type] ?? [:]).values.sorted { $0.name < $1.name }
-        sorted[type] = list
         blocks[type] = EncodedBlock(list)
         fullVersion[type] = Self.version(ofSorted: list)
         names[type] = Set(list.map(\.name))

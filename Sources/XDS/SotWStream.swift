@@ -129,16 +129,17 @@ public struct SotWStream: Sendable {
 
     /// The resources a subscription covers. EDS also covers every EDS cluster of the config,
     /// so clusters added by a CDS push warm from the EDS response that follows it.
-    func resources(for type: XDSType, state: TypeState) -> (list: [EncodedResource], version: String) {
+    /// `block`: the whole type's, when the subscription covers it.
+    func resources(for type: XDSType, state: TypeState) -> (list: [EncodedResource], version: String, block: EncodedBlock?) {
         let all = config[type]
         // Wildcard, and EDS (which covers every EDS cluster of the config): the whole type,
-        // sorted and versioned once per proxy class.
+        // sorted, versioned and encoded once per proxy class.
         if state.wildcard || type == .endpoint {
-            let list = config.sorted[type] ?? []
-            return (list, config.fullVersion[type] ?? EncodedConfig.version(ofSorted: list))
+            let list = config.sorted(type)
+            return (list, config.fullVersion[type] ?? EncodedConfig.version(ofSorted: list), config.blocks[type])
         }
         let list = state.names.compactMap { all[$0] ?? config.resource(type, named: $0) }.sorted { $0.name < $1.name }
-        return (list, EncodedConfig.version(ofSorted: list))
+        return (list, EncodedConfig.version(ofSorted: list), nil)
     }
 
     /// - Parameter onlyChanged: send only resources whose content differs from the last response
@@ -146,8 +147,8 @@ public struct SotWStream: Sendable {
     private mutating func response(for type: XDSType, state: inout TypeState, force: Bool, onlyChanged: Bool = false) -> SotWResponse? {
         let covered = resources(for: type, state: state)
         var resources = covered.list
-        // Every resource of the type (wildcard, EDS): the class's encoded block, unless narrowed below.
-        var block = state.wildcard || type == .endpoint ? config.blocks[type] : nil
+        // The class's encoded block, unless narrowed below.
+        var block = covered.block
         let version = covered.version
         if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }

@@ -97,7 +97,7 @@ private let proxies = [
                 for type in XDSType.allCases {
                     #expect(carried[type] == expected[type], "\(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
                     #expect(carried.fullVersion[type] == expected.fullVersion[type])
-                    #expect(carried.sorted[type]?.map(\.hash) == expected.sorted[type]?.map(\.hash))
+                    #expect(carried.sorted(type).map(\.hash) == expected.sorted(type).map(\.hash))
                     #expect(carried.versions[type] == expected.versions[type] && carried.names[type] == expected.names[type])
                 }
             }
@@ -207,7 +207,7 @@ private let proxies = [
         // Wildcard CDS and EDS for exactly the class's clusters: every resource, as the class's block.
         let clusters = try #require(subscribe(.cluster, []))
         #expect(clusters.block === before.blocks[.cluster] && clusters.message.resources.isEmpty)
-        #expect(clusters.resourceNames == before.sorted[.cluster]?.map(\.name))
+        #expect(clusters.resourceNames == before.sorted(.cluster).map(\.name))
         let endpoints = try #require(subscribe(.endpoint, before[.endpoint].keys.sorted()))
         #expect(endpoints.block === before.blocks[.endpoint] && endpoints.removedResources.isEmpty)
         #expect(endpoints.systemVersionInfo == before.fullVersion[.endpoint])
