@@ -13,27 +13,29 @@ typealias StringMatcher = Envoy_Type_Matcher_V3_StringMatcher
 typealias HeaderMatcher = Envoy_Config_Route_V3_HeaderMatcher
 
 /// What route translation reads besides the VirtualService: the model, the namespace of the proxy
-/// asking (DestinationRule lookup), and the listener port.
+/// asking (DestinationRule lookup), and the listener port; and where routes built before are kept.
 struct RouteScope {
     var model: MeshModel
     var proxyNamespace: String
     var port: UInt32
+    var memo: RouteMemo?
 }
 
 /// Builds gateway RouteConfigurations (`http.<port>`) from the VirtualServices bound to each server.
 public enum RouteBuilder {
     /// Route configurations of a router: `http.<port>[.<bind>]` per plaintext HTTP address, then
     /// `https.<port>.<portName>.<gateway>.<namespace>` per TLS-terminated HTTPS server.
-    public static func gatewayRoutes(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel) -> [RouteConfiguration] {
+    /// - Parameter memo: routes of VirtualServices translated before, reused while they hold.
+    public static func gatewayRoutes(_ servers: GatewayServers, for proxy: Proxy, in model: MeshModel, memo: RouteMemo? = nil) -> [RouteConfiguration] {
         let http = servers.httpByAddress
         let plain = http.keys.sorted().map { address in
             routeConfiguration(name: address.httpRouteName, servers: http[address] ?? [],
-                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: address.port))
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: address.port, memo: memo))
         }
         var seen = Set(plain.map(\.name))
         let secure = servers.httpsServers.filter { seen.insert($0.httpsRouteName).inserted }.map { entry in
             routeConfiguration(name: entry.httpsRouteName, servers: [entry],
-                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: entry.server.port.number))
+                               scope: RouteScope(model: model, proxyNamespace: proxy.namespace, port: entry.server.port.number, memo: memo))
         }
         return plain + secure
     }
@@ -58,7 +60,7 @@ public enum RouteBuilder {
                 let gateway = entry.gateway.resourceName
                 for host in entry.boundHosts(of: service, namespace: resource.key.namespace) where boundThisService.insert(host).inserted {
                     if routesForGateway[gateway] == nil {
-                        routesForGateway[gateway] = httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
+                        routesForGateway[gateway] = memoizedHTTPRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
                     }
                     // A VS with only tcp/tls rules (or none left for this gateway) adds no virtual host.
                     guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
@@ -133,6 +135,17 @@ public enum RouteBuilder {
     }
 
     // MARK: - HTTP routes
+
+    /// ``httpRoutes(for:resource:gateway:scope:)`` through the scope's memo, except for a
+    /// VirtualService with delegates, whose routes depend on other VirtualServices.
+    static func memoizedHTTPRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, scope: RouteScope) -> [Route] {
+        guard let memo = scope.memo, !service.http.contains(where: \.hasDelegate) else {
+            return httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
+        }
+        return memo.routes(of: resource, gateway: gateway, scope: scope) {
+            httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
+        }
+    }
 
     /// Envoy routes of one VirtualService for a gateway and port (Istio §4.1 algorithm).
     static func httpRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, scope: RouteScope) -> [Route] {

@@ -3,7 +3,8 @@ import Mesh
 
 /// Pure translation from the mesh model to the Envoy resources of one proxy.
 public enum Translator {
-    public static func config(for proxy: Proxy, in model: MeshModel) -> ProxyConfig {
+    /// - Parameter memo: routes of VirtualServices translated before, reused while they hold.
+    public static func config(for proxy: Proxy, in model: MeshModel, memo: RouteMemo? = nil) -> ProxyConfig {
         if proxy.isProxylessGRPC { return GRPCBuilder.config(for: proxy, in: model) }
         var config = ProxyConfig()
         config.clusters = ClusterBuilder.clusters(for: proxy, in: model)
@@ -11,7 +12,7 @@ public enum Translator {
         if proxy.kind == .router {
             let servers = GatewayServers(for: proxy, in: model)
             config.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
-            config.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model)
+            config.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model, memo: memo)
         }
         config.diagnostics = Diagnostics.problems(for: proxy, in: model)
         return config
@@ -31,7 +32,8 @@ public enum Translator {
 
     /// The part of a proxy's config that `change` reaches, given the EDS clusters it had; nil when
     /// the change needs a full ``config(for:in:)``.
-    public static func update(for proxy: Proxy, in model: MeshModel, change: MeshChange, edsClusters: some Sequence<String>) -> Update? {
+    public static func update(for proxy: Proxy, in model: MeshModel, change: MeshChange, edsClusters: some Sequence<String>,
+                              memo: RouteMemo? = nil) -> Update? {
         if change.everything || (change.routing && proxy.isProxylessGRPC) { return nil }
         var update = Update()
         if !change.endpointHosts.isEmpty {
@@ -45,7 +47,7 @@ public enum Translator {
             if proxy.kind == .router {
                 let servers = GatewayServers(for: proxy, in: model)
                 update.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
-                update.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model)
+                update.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model, memo: memo)
             }
             update.routingDiagnostics = Diagnostics.routingProblems(for: proxy, in: model)
         }

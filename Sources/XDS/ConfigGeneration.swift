@@ -61,6 +61,8 @@ public final class ConfigGeneration: Sendable {
     }
 
     private let cache = Mutex<[ProxyClass: Translated]>([:])
+    /// Routes of each VirtualService as translated for this generation's classes.
+    private let routeMemo: RouteMemo
     private let logger = Logger(label: "swiftpilot.translation")
 
     /// - Parameter previous: the generation before this one. The classes it translated are brought
@@ -70,8 +72,15 @@ public final class ConfigGeneration: Sendable {
     public init(snapshot: Snapshot, previous: ConfigGeneration? = nil) {
         snapshotVersion = snapshot.version
         model = MeshModel(snapshot: snapshot, previous: previous?.model)
-        guard let previous else { return }
+        guard let previous else {
+            routeMemo = RouteMemo()
+            return
+        }
         let change = MeshChange(from: previous.model, to: model)
+        // Routes depend on services, DestinationRules and delegates besides their VirtualService:
+        // any change to those (`everything`) starts the memo afresh.
+        let memo = RouteMemo(carrying: change.everything ? nil : previous.routeMemo)
+        routeMemo = memo
         let carried = previous.cache.withLock { $0 }
         var updated: [ProxyClass: Translated] = [:]
         for (key, old) in carried {
@@ -79,7 +88,7 @@ public final class ConfigGeneration: Sendable {
                 updated[key] = old
                 continue
             }
-            guard let update = Translator.update(for: old.proxy, in: model, change: change, edsClusters: old.config[.endpoint].keys) else { continue }
+            guard let update = Translator.update(for: old.proxy, in: model, change: change, edsClusters: old.config[.endpoint].keys, memo: memo) else { continue }
             let diagnostics = update.routingDiagnostics.map { routing in
                 old.diagnostics.filter { $0.resource.kind == .destinationRule } + routing
             } ?? old.diagnostics
@@ -97,7 +106,7 @@ public final class ConfigGeneration: Sendable {
     /// ``config(for:)`` with the proxy's class already known (`key` must be `ProxyClass(proxy)`).
     public func config(for key: ProxyClass, proxy: Proxy) -> EncodedConfig {
         if let cached = cache.withLock({ $0[key] }) { return cached.config }
-        let translated = Translator.config(for: proxy, in: model)
+        let translated = Translator.config(for: proxy, in: model, memo: routeMemo)
         let entry = Translated(config: EncodedConfig(translated), diagnostics: translated.diagnostics, proxy: proxy)
         let (config, fresh) = cache.withLock { cache in
             if let raced = cache[key] { return (raced.config, false) }

@@ -305,3 +305,44 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(hosts[1].routes.map(\.route.cluster) == ["outbound|8080||partner.internal", "outbound|8080||web.internal"])
     }
 }
+
+@Suite struct RouteMemoTests {
+    func virtualService(_ name: String, header: String) -> String {
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: \(name), namespace: shop}
+        spec:
+          hosts: [\(name).example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{headers: {x-team: {exact: \(header)}}}]
+            route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v1}}]
+        """
+    }
+
+    @Test func aCarriedMemoTranslatesAgainOnlyTheVirtualServicesThatChanged() {
+        let before = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "a")].joined(separator: "\n---\n"))
+        let after = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "b")].joined(separator: "\n---\n"))
+        let first = RouteMemo()
+        _ = Translator.config(for: router, in: before, memo: first)
+        #expect(first.count == 2, "one route list per VirtualService bound to the gateway's one port")
+
+        let second = RouteMemo(carrying: first)
+        var built: [String] = []
+        for resource in after.virtualServices(visibleTo: router.namespace) {
+            let scope = RouteScope(model: after, proxyNamespace: router.namespace, port: 8080, memo: second)
+            _ = second.routes(of: resource, gateway: "istio-system/gw", scope: scope) {
+                built.append(resource.key.name)
+                return []
+            }
+        }
+        #expect(built == ["games"])
+
+        // Translating through the carried memo gives what a translation without one gives.
+        let third = RouteMemo(carrying: first)
+        #expect(Translator.config(for: router, in: after, memo: third).routes == Translator.config(for: router, in: after).routes)
+        #expect(Translator.config(for: router, in: after, memo: third).routes != Translator.config(for: router, in: before).routes)
+    }
+}

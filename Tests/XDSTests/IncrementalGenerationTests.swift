@@ -21,8 +21,10 @@ func snapshot(_ yaml: String, after previous: Snapshot) -> Snapshot {
 }
 
 func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v2Weight: Int = 3,
-                  subsetLabel: String = "v2", dnsAddress: String = "db.example.com") -> String {
-    """
+          subsetLabel: String = "v2", dnsAddress: String = "db.example.com", hashHeader: String? = nil, secondPort: Bool = false) -> String {
+    let policy = hashHeader.map { "\n  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: \($0)}}}" } ?? ""
+    let secondPort = secondPort ? ", {number: 9443, name: http-alt, protocol: HTTP}" : ""
+    return """
     apiVersion: networking.istio.io/v1
     kind: Gateway
     metadata: {name: gw, namespace: istio-system}
@@ -38,7 +40,7 @@ func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v
     spec:
       hosts: [reviews.shop.svc.cluster.local]
       resolution: STATIC
-      ports: [{number: 9080, name: http, protocol: HTTP}]
+      ports: [{number: 9080, name: http, protocol: HTTP}\(secondPort)]
       endpoints:
       - {address: 10.0.0.1, labels: {version: v1}, locality: eu/west-1/a}
       - {address: \(reviewsV2Address), labels: {version: v2}, weight: \(v2Weight)}
@@ -56,7 +58,7 @@ func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v
     kind: DestinationRule
     metadata: {name: reviews, namespace: shop}
     spec:
-      host: reviews.shop.svc.cluster.local
+      host: reviews.shop.svc.cluster.local\(policy)
       subsets:
       - {name: v1, labels: {version: v1}}
       - {name: v2, labels: {version: \(subsetLabel)}}
@@ -83,25 +85,36 @@ private let proxies = [
 @Suite struct IncrementalGenerationTests {
     /// The generation brought forward from `before` serves exactly what a fresh translation of
     /// `after` would, for routers, sidecars and proxyless clients.
-    /// Both when the new snapshot is unrelated to the old one and when it is the old one with
-    /// the changed collections replaced (as from a store: the model reuses the others).
     func expectBroughtForwardEqualsFresh(from before: String, to after: String) {
-        let first = snapshot(before)
-        let old = ConfigGeneration(snapshot: first)
-        for proxy in proxies { _ = old.config(for: proxy) }
-        let fresh = ConfigGeneration(snapshot: snapshot(after, version: 2))
-        for next in [ConfigGeneration(snapshot: snapshot(after, version: 2), previous: old),
-                     ConfigGeneration(snapshot: snapshot(after, after: first), previous: old)] {
-            for proxy in proxies {
-                let (carried, expected) = (next.config(for: proxy), fresh.config(for: proxy))
-                for type in XDSType.allCases {
-                    #expect(carried[type] == expected[type], "\(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
-                    #expect(carried.fullVersion[type] == expected.fullVersion[type])
-                    #expect(carried.sorted(type).map(\.hash) == expected.sorted(type).map(\.hash))
-                    #expect(carried.versions[type] == expected.versions[type] && carried.names[type] == expected.names[type])
+        expectBroughtForwardEqualsFresh(through: [before, after])
+    }
+
+    /// Each generation brought forward from the one before along `steps` serves exactly what a
+    /// fresh translation of its step would. Both when each snapshot is unrelated to the one before
+    /// and when it is the one before with the changed collections replaced (as from a store: the
+    /// model reuses the others).
+    func expectBroughtForwardEqualsFresh(through steps: [String]) {
+        let first = snapshot(steps[0])
+        let start = ConfigGeneration(snapshot: first)
+        for proxy in proxies { _ = start.config(for: proxy) }
+        for fromStore in [false, true] {
+            var (previous, previousSnapshot) = (start, first)
+            for (index, yaml) in steps.enumerated().dropFirst() {
+                let nextSnapshot = fromStore ? snapshot(yaml, after: previousSnapshot) : snapshot(yaml, version: UInt64(index + 1))
+                let next = ConfigGeneration(snapshot: nextSnapshot, previous: previous)
+                let fresh = ConfigGeneration(snapshot: snapshot(yaml, version: UInt64(index + 1)))
+                for proxy in proxies {
+                    let (carried, expected) = (next.config(for: proxy), fresh.config(for: proxy))
+                    for type in XDSType.allCases {
+                        #expect(carried[type] == expected[type], "step \(index) \(proxy.kind) proxyless=\(proxy.isProxylessGRPC) \(type.shortName)")
+                        #expect(carried.fullVersion[type] == expected.fullVersion[type])
+                        #expect(carried.sorted(type).map(\.hash) == expected.sorted(type).map(\.hash))
+                        #expect(carried.versions[type] == expected.versions[type] && carried.names[type] == expected.names[type])
+                    }
                 }
+                #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
+                (previous, previousSnapshot) = (next, nextSnapshot)
             }
-            #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
         }
     }
 
@@ -145,6 +158,52 @@ private let proxies = [
                                      previous: old).config(for: proxies[0])
         #expect(before[.virtualHost].count == 2)
         #expect(after.changedNames(.virtualHost, since: before) == ["http.8080/reviews.shop.svc.cluster.local:8080"])
+    }
+
+    /// A root VirtualService on the gateway whose one rule is delegated to a VirtualService routing to `subset`.
+    func delegated(to subset: String) -> String {
+        """
+
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: front, namespace: shop}
+        spec:
+          hosts: [front.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{uri: {prefix: /reviews}}]
+            delegate: {name: reviews-routes, namespace: shop}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews-routes, namespace: shop}
+        spec:
+          http:
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: \(subset)}}]
+        """
+    }
+
+    @Test func routesKeptFromTheGenerationBeforeFollowWhatElseTheyRead() {
+        // Each step changes one thing the gateway's routes read; every generation is brought
+        // forward from the one before, so routes kept across steps must not go stale.
+        // The gateway's routes read, besides their VirtualService, the DestinationRule's consistent
+        // hash, the service's ports (a destination without a port takes the only one), and delegates.
+        expectBroughtForwardEqualsFresh(through: [
+            mesh() + delegated(to: "v1"),
+            mesh(canaryHeader: "always") + delegated(to: "v1"),
+            mesh(canaryHeader: "always", hashHeader: "x-user") + delegated(to: "v1"),
+            mesh(canaryHeader: "always", hashHeader: "x-user") + delegated(to: "v2"),
+            mesh(canaryHeader: "always", hashHeader: "x-user", secondPort: true) + delegated(to: "v2"),
+            mesh(hashHeader: "x-session", secondPort: true) + delegated(to: "v2"),
+            mesh() + delegated(to: "v1"),
+        ])
+        // And the changes do reach the routes (else the comparison above would prove little).
+        let routes = { (yaml: String) in ConfigGeneration(snapshot: snapshot(yaml)).config(for: proxies[0])[.route] }
+        let plain = routes(mesh() + delegated(to: "v1"))
+        #expect(routes(mesh(hashHeader: "x-user") + delegated(to: "v1")) != plain)
+        #expect(routes(mesh(secondPort: true) + delegated(to: "v1")) != plain)
+        #expect(routes(mesh() + delegated(to: "v2")) != plain)
     }
 
     @Test func changesThatShapeClustersRebuildEverything() {
