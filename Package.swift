@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Micro-benchmarks (Benchmarks/TranslationBenchmarks); the malloc interposer only (the
+        // default's ARC runtime interposer is another package).
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // Generated code only (Scripts/generate-protos).
@@ -64,12 +67,25 @@ let package = Package(
                            .product(name: "Prometheus", package: "swift-prometheus")] + grpc + logging
         ),
         // Benchmarks are not tests: a load generator and micro-benchmarks that print numbers (Benchmarks/README.md).
+        .target(
+            name: "BenchmarkWorkload",
+            dependencies: ["MCP", "Snapshot", "Mesh", "IstioAPI"] + protobuf,
+            path: "Benchmarks/Workload"
+        ),
         .executableTarget(
             name: "swiftpilot-loadgen",
-            dependencies: ["MCP", "Snapshot", "Mesh", "Translation", "XDS", "EnvoyAPI", "IstioAPI",
+            dependencies: ["BenchmarkWorkload", "MCP", "Snapshot", "Mesh", "Translation", "XDS", "EnvoyAPI", "IstioAPI",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")] + grpc + protobuf,
             path: "Benchmarks/LoadGen",
             swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // ordo-one/benchmark: `swift package benchmark --target TranslationBenchmarks`.
+        .executableTarget(
+            name: "TranslationBenchmarks",
+            dependencies: ["BenchmarkWorkload", "Mesh", "Snapshot", "Translation", "XDS",
+                           .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/TranslationBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "IstioAPI"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "Snapshot", "IstioAPI", "EnvoyAPI"] + grpc, exclude: ["Fixtures"]),

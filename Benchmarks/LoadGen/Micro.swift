@@ -1,3 +1,4 @@
+import BenchmarkWorkload
 import ArgumentParser
 import EnvoyAPI
 import Foundation

@@ -1,3 +1,4 @@
+import BenchmarkWorkload
 import EnvoyAPI
 import Foundation
 import GRPCCore

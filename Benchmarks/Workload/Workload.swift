@@ -10,30 +10,35 @@ import Snapshot
 /// half labelled `version: v1`, half `v2`), a DestinationRule with subsets `v1`/`v2`, a VirtualService
 /// bound to the Gateway with a header route (`x-canary: true` → v2) and a weighted route (90/10).
 /// One Gateway in `istio-system` selects `istio: ingressgateway` and binds every host on port 8080.
-struct Workload: Sendable {
-    static let namespace = "bench"
-    static let gatewayNamespace = "istio-system"
-    static let gatewayName = "bench-gateway"
-    static let routerLabels = ["istio": "ingressgateway"]
+public struct Workload: Sendable {
+    public static let namespace = "bench"
+    public static let gatewayNamespace = "istio-system"
+    public static let gatewayName = "bench-gateway"
+    public static let routerLabels = ["istio": "ingressgateway"]
 
-    var services: Int
-    var endpointsPerService: Int
+    public var services: Int
+    public var endpointsPerService: Int
 
-    static func host(_ index: Int) -> String { "svc-\(index).\(namespace).svc.cluster.local" }
+    public init(services: Int, endpointsPerService: Int) {
+        self.services = services
+        self.endpointsPerService = endpointsPerService
+    }
+
+    public static func host(_ index: Int) -> String { "svc-\(index).\(namespace).svc.cluster.local" }
 
     /// The initial address of an endpoint (10.0.0.0/8, unique per service and endpoint).
-    static func address(service: Int, endpoint: Int) -> String {
+    public static func address(service: Int, endpoint: Int) -> String {
         let n = service * 16 + endpoint
         return "10.\(n / 65536 % 256).\(n / 256 % 256).\(n % 256)"
     }
 
     /// A moved endpoint's address (172.16.0.0/12, unique per change sequence number).
-    static func movedAddress(sequence: Int) -> String {
+    public static func movedAddress(sequence: Int) -> String {
         "172.\(16 + sequence / 65536 % 16).\(sequence / 256 % 256).\(sequence % 256)"
     }
 
     /// `firstEndpoint` overrides the address of endpoint 0 (a moved endpoint).
-    func serviceEntry(_ index: Int, firstEndpoint: String? = nil) -> ConfigResource {
+    public func serviceEntry(_ index: Int, firstEndpoint: String? = nil) -> ConfigResource {
         var entry = ServiceEntry()
         entry.hosts = [Self.host(index)]
         entry.location = .meshInternal
@@ -54,7 +59,7 @@ struct Workload: Sendable {
         return ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: Self.namespace, name: "svc-\(index)"), spec: .serviceEntry(entry))
     }
 
-    func destinationRule(_ index: Int) -> ConfigResource {
+    public func destinationRule(_ index: Int) -> ConfigResource {
         var rule = DestinationRule()
         rule.host = Self.host(index)
         rule.subsets = ["v1", "v2"].map { name in
@@ -67,7 +72,7 @@ struct Workload: Sendable {
     }
 
     /// `marker`, when set, becomes the canary header value: a change whose bytes the proxies can find.
-    func virtualService(_ index: Int, marker: String? = nil, canaryWeight: Int32 = 10) -> ConfigResource {
+    public func virtualService(_ index: Int, marker: String? = nil, canaryWeight: Int32 = 10) -> ConfigResource {
         let host = Self.host(index)
         func destination(_ subset: String, weight: Int32) -> Istio_Networking_V1alpha3_HTTPRouteDestination {
             var route = Istio_Networking_V1alpha3_HTTPRouteDestination()
@@ -95,7 +100,7 @@ struct Workload: Sendable {
         return ConfigResource(key: ConfigKey(kind: .virtualService, namespace: Self.namespace, name: "svc-\(index)"), spec: .virtualService(service))
     }
 
-    func gateway() -> ConfigResource {
+    public func gateway() -> ConfigResource {
         var gateway = Gateway()
         gateway.selector = Self.routerLabels
         var server = Istio_Networking_V1alpha3_Server()
@@ -108,7 +113,7 @@ struct Workload: Sendable {
     }
 
     /// The whole mesh.
-    func resources() -> [ConfigResource] {
+    public func resources() -> [ConfigResource] {
         var all: [ConfigResource] = [gateway()]
         all.reserveCapacity(services * 3 + 1)
         for i in 0..<services {
@@ -119,7 +124,7 @@ struct Workload: Sendable {
         return all
     }
 
-    func snapshot() -> Snapshot {
+    public func snapshot() -> Snapshot {
         var collections: [ConfigKind: Snapshot.Collection] = [:]
         for resource in resources() {
             collections[resource.key.kind, default: Snapshot.Collection(version: 1)].resources[resource.key.resourceName] = resource
@@ -128,51 +133,8 @@ struct Workload: Sendable {
     }
 
     /// The router proxy the benchmarks simulate.
-    static func router(_ index: Int) -> Proxy {
+    public static func router(_ index: Int) -> Proxy {
         Proxy(kind: .router, ipAddress: "10.254.\(index / 256 % 256).\(index % 256)", id: "gw-\(index).\(gatewayNamespace)",
               dnsDomain: "\(gatewayNamespace).svc.cluster.local", namespace: gatewayNamespace, labels: routerLabels)
     }
 }
-
-/// Mutable config as served by the in-process MCP source: the change driver edits it.
-final class ConfigDriver: @unchecked Sendable {
-    let workload: Workload
-    private(set) var serviceEntries: [ConfigResource]
-    private(set) var virtualServices: [ConfigResource]
-    private var sequence = 0
-    let source: MCPSource
-
-    init(workload: Workload, source: MCPSource) {
-        self.workload = workload
-        self.source = source
-        serviceEntries = (0..<workload.services).map { workload.serviceEntry($0) }
-        virtualServices = (0..<workload.services).map { workload.virtualService($0) }
-    }
-
-    func publishAll() {
-        source.replace([workload.gateway()] + serviceEntries + virtualServices + (0..<workload.services).map(workload.destinationRule))
-    }
-
-    /// Edits VirtualService `index`: its canary header value becomes a unique marker, returned.
-    func editVirtualService(_ index: Int, publish: Bool = true, marker chosen: String? = nil) -> String {
-        sequence += 1
-        let marker = chosen ?? "bench-mark-\(sequence)-\(index)"
-        virtualServices[index] = workload.virtualService(index, marker: marker)
-        if publish { source.replace(kind: .virtualService, with: virtualServices) }
-        return marker
-    }
-
-    func publishVirtualServices() { source.replace(kind: .virtualService, with: virtualServices) }
-
-    /// Moves the first endpoint of service `index` to a new, unique address, returned.
-    func moveEndpoint(_ index: Int, publish: Bool = true) -> String {
-        sequence += 1
-        let address = Workload.movedAddress(sequence: sequence)
-        serviceEntries[index] = workload.serviceEntry(index, firstEndpoint: address)
-        if publish { source.replace(kind: .serviceEntry, with: serviceEntries) }
-        return address
-    }
-
-    func publishServiceEntries() { source.replace(kind: .serviceEntry, with: serviceEntries) }
-}
-
