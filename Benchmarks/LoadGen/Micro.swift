@@ -62,11 +62,7 @@ struct Micro: AsyncParsableCommand {
             // any push): one endpoint moved, one VirtualService edited.
             let base = ConfigGeneration(snapshot: snapshot)
             _ = base.config(for: proxy)
-            func changed(_ resource: ConfigResource) -> Snapshot {
-                snapshot.applying(SnapshotUpdate([resource.key.kind: .patch(upsert: [resource], remove: [])])).snapshot
-            }
-            let movedEndpoint = changed(workload.serviceEntry(0, firstEndpoint: Workload.movedAddress(sequence: 1)))
-            let editedRoute = changed(workload.virtualService(0, marker: "micro-edit"))
+            let (movedEndpoint, editedRoute) = workload.singleChanges(of: snapshot)
             let (endpointGenerationMS, _) = time { ConfigGeneration(snapshot: movedEndpoint, previous: base).config(for: proxy) }
             let (routeGenerationMS, _) = time { ConfigGeneration(snapshot: editedRoute, previous: base).config(for: proxy) }
             // Per-proxy cold sync in the state machines (requests as Envoy sends them, each response

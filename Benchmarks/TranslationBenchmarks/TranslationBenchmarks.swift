@@ -29,11 +29,7 @@ final class Inputs: Sendable {
         config = Translator.config(for: proxy, in: model)
         base = ConfigGeneration(snapshot: snapshot)
         _ = base.config(for: proxy)
-        let changed = { (resource: ConfigResource) -> Snapshot in
-            snapshot.applying(SnapshotUpdate([resource.key.kind: .patch(upsert: [resource], remove: [])])).snapshot
-        }
-        movedEndpoint = changed(workload.serviceEntry(0, firstEndpoint: Workload.movedAddress(sequence: 1)))
-        editedRoute = changed(workload.virtualService(0, marker: "benchmark-edit"))
+        (movedEndpoint, editedRoute) = workload.singleChanges(of: snapshot)
     }
 
     private static let built = Mutex<[Int: Inputs]>([:])

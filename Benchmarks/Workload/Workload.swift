@@ -132,6 +132,16 @@ public struct Workload: Sendable {
         return Snapshot(version: 1, collections: collections)
     }
 
+    /// `snapshot` after the two single changes the benchmarks time: the first endpoint of service 0
+    /// moved, and VirtualService 0 edited.
+    public func singleChanges(of snapshot: Snapshot) -> (movedEndpoint: Snapshot, editedRoute: Snapshot) {
+        func changed(_ resource: ConfigResource) -> Snapshot {
+            snapshot.applying(SnapshotUpdate([resource.key.kind: .patch(upsert: [resource], remove: [])])).snapshot
+        }
+        return (changed(serviceEntry(0, firstEndpoint: Self.movedAddress(sequence: 1))),
+                changed(virtualService(0, marker: "single-edit")))
+    }
+
     /// The router proxy the benchmarks simulate.
     public static func router(_ index: Int) -> Proxy {
         Proxy(kind: .router, ipAddress: "10.254.\(index / 256 % 256).\(index % 256)", id: "gw-\(index).\(gatewayNamespace)",

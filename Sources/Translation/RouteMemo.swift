@@ -20,7 +20,7 @@ public final class RouteMemo: Sendable {
         var proxyNamespace: String
     }
 
-    struct Entry: @unchecked Sendable {
+    struct Entry: Sendable {
         /// The VirtualService as translated (its content decides whether the entry still holds).
         var resource: ConfigResource
         var routes: [Route]
@@ -38,17 +38,18 @@ public final class RouteMemo: Sendable {
     }
 
     /// How many route lists the memo holds.
-    public var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLock { $0.count } }
 
     /// The routes of `resource` for `gateway` in `scope`: remembered when the VirtualService has
     /// the same content as when they were built, else built by `build` and remembered.
     func routes(of resource: ConfigResource, gateway: String, scope: RouteScope, build: () -> [Route]) -> [Route] {
         let key = Key(virtualService: resource.key, gateway: gateway, port: scope.port, proxyNamespace: scope.proxyNamespace)
-        let known = entries.withLock { $0[key] } ?? carried[key]
-        if let known, known.resource.hasSameContent(as: resource) {
-            entries.withLock { $0[key] = known }
+        let remembered = entries.withLock { entries -> [Route]? in
+            guard let known = entries[key] ?? carried[key], known.resource.hasSameContent(as: resource) else { return nil }
+            entries[key] = known
             return known.routes
         }
+        if let remembered { return remembered }
         let routes = build()
         entries.withLock { $0[key] = Entry(resource: resource, routes: routes) }
         return routes
