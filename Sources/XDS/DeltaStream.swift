@@ -62,7 +62,6 @@ public struct DeltaStream: Sendable {
 
     /// Handles one request; returns the responses to send.
     public mutating func handle(_ request: DeltaDiscoveryRequest, config: EncodedConfig) -> [DeltaResponse] {
-        self.config = config
         events.removeAll()
         guard let type = XDSType(rawValue: request.typeURL) else {
             events.append(.unknownType(request.typeURL))
@@ -71,6 +70,12 @@ public struct DeltaStream: Sendable {
         // Out of `types` while it changes (see ``response(for:force:reportMissing:aliases:unknown:)``).
         var state = types.removeValue(forKey: type) ?? TypeState()
         let first = !state.subscribed
+        // An ACK or NACK (no subscription change) is answered from the config this stream last
+        // served. A newer config goes out with the push that follows its publication, every type
+        // in order (CDS before EDS), not type by type as ACKs happen to arrive.
+        if first || !request.resourceNamesSubscribe.isEmpty || !request.resourceNamesUnsubscribe.isEmpty {
+            self.config = config
+        }
         state.subscribed = true
         if first {
             state.known = request.initialResourceVersions

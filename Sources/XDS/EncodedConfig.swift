@@ -49,24 +49,47 @@ public struct EncodedConfig: Sendable {
             byType = newValue
             for type in XDSType.allCases { summarize(type) }
             id = Self.nextID()
-            derivation = nil
+            ancestry = []
         }
     }
 
     /// Identifies this content (a copy keeps it; any change makes a new one).
     public private(set) var id: UInt64 = EncodedConfig.nextID()
-    /// The config this one was derived from by ``applying(_:)`` and, per type, the names whose
-    /// content changed or that were added: what a proxy holding the parent lacks.
-    private var derivation: (parent: UInt64, changed: [XDSType: [String]])?
+    /// The configs this one was derived from by ``applying(_:)``, parent first, at most
+    /// ``ancestryLimit`` of them, each with the names per type whose content changed or that were
+    /// added since it: what a proxy holding that ancestor lacks. A stream busy through several
+    /// generations pushes once, from the newest, and still compares only what changed.
+    private var ancestry: [Derivation] = []
+    private struct Derivation: Sendable {
+        var ancestor: UInt64
+        var changed: [XDSType: [String]]
+    }
+    static let ancestryLimit = 8
     private static let counter = Atomic<UInt64>(0)
     private static func nextID() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
 
     /// Resources of `type` that differ from `other` (changed or added), when known without comparing
-    /// every resource: nil unless `other` is this config or its parent.
+    /// every resource: nil unless `other` is this config or one of its last ``ancestryLimit`` ancestors.
     public func changedNames(_ type: XDSType, since other: EncodedConfig) -> [String]? {
         if other.id == id { return [] }
-        guard let derivation, derivation.parent == other.id else { return nil }
+        guard let derivation = ancestry.first(where: { $0.ancestor == other.id }) else { return nil }
         return derivation.changed[type] ?? []
+    }
+
+    /// The ancestry of a config derived from this one with `changed`: this config, then this
+    /// config's ancestors with `changed` added to what changed since each.
+    private func ancestry(deriving changed: [XDSType: [String]]) -> [Derivation] {
+        var result = [Derivation(ancestor: id, changed: changed)]
+        for older in ancestry.prefix(Self.ancestryLimit - 1) {
+            var merged = older.changed
+            for (type, names) in changed where !names.isEmpty {
+                let known = merged[type] ?? []
+                let knownSet = Set(known)
+                merged[type] = known + names.filter { !knownSet.contains($0) }
+            }
+            result.append(Derivation(ancestor: older.ancestor, changed: merged))
+        }
+        return result
     }
     /// Per type, computed once per proxy class: every resource sorted by name, and its version.
     /// Streams whose subscription covers the whole type reuse these instead of sorting and
@@ -140,7 +163,7 @@ public struct EncodedConfig: Sendable {
             replace(.virtualHost, with: Array(encoded.virtualHosts.values), all: true)
         }
         next.id = Self.nextID()
-        next.derivation = (id, changed)
+        next.ancestry = ancestry(deriving: changed)
         return next
     }
 

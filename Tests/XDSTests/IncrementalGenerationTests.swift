@@ -291,4 +291,75 @@ private let proxies = [
         #expect(pushed.first?.block == nil)
         #expect(pushed.first?.resourceNames == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
     }
+
+    /// A delta router subscribed to CDS (wildcard) and EDS (every cluster), all ACKed, at `config`.
+    func syncedDeltaStream(at config: EncodedConfig) -> DeltaStream {
+        var stream = DeltaStream()
+        for (type, names) in [(XDSType.cluster, [String]()), (.endpoint, config[.endpoint].keys.sorted())] {
+            var request = DeltaDiscoveryRequest()
+            request.typeURL = type.typeURL
+            request.resourceNamesSubscribe = names
+            let nonce = stream.handle(request, config: config).first?.nonce
+            var ack = DeltaDiscoveryRequest()
+            ack.typeURL = type.typeURL
+            ack.responseNonce = nonce ?? ""
+            #expect(nonce != nil && stream.handle(ack, config: config).isEmpty)
+        }
+        return stream
+    }
+
+    @Test func aStreamThatMissedGenerationsIsSentWhatChangedSinceItsOwn() {
+        let router = proxies[0]
+        // Generation i moves the v2 endpoint back and forth: even steps have the first generation's content.
+        var generation = ConfigGeneration(snapshot: snapshot(mesh()))
+        var configs = [generation.config(for: router)]
+        for step in 1...EncodedConfig.ancestryLimit + 1 {
+            let address = step.isMultiple(of: 2) ? "10.0.0.2" : "10.0.0.9"
+            generation = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: address), version: UInt64(step + 1)), previous: generation)
+            configs.append(generation.config(for: router))
+        }
+        let moved = ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"]
+        for (step, config) in configs.enumerated().dropFirst() {
+            // What changed since the first generation is known without comparing, up to the limit.
+            let known = config.changedNames(.endpoint, since: configs[0])?.sorted()
+            #expect(known == (step <= EncodedConfig.ancestryLimit ? moved : nil), "step \(step)")
+            #expect(config.changedNames(.cluster, since: configs[0]) == (step <= EncodedConfig.ancestryLimit ? [] : nil))
+            // A stream last pushed the first generation gets exactly what differs from it: nothing
+            // on even steps (the same content again), the two moved assignments on odd ones.
+            var stream = syncedDeltaStream(at: configs[0])
+            let pushed = stream.push(config: config)
+            #expect(pushed.map(\.typeURL) == (step.isMultiple(of: 2) ? [] : [XDSType.endpoint.typeURL]), "step \(step)")
+            #expect(pushed.first.map { $0.resourceNames } ?? [] == (step.isMultiple(of: 2) ? [] : moved))
+            #expect(pushed.first.map { $0.message.resources.map(\.version) } ?? [] == (step.isMultiple(of: 2) ? [] : moved.map { config[.endpoint][$0]!.version }))
+            // And then it holds what a fresh stream of this generation holds.
+            #expect(stream.state(.endpoint)?.known == syncedDeltaStream(at: config).state(.endpoint)?.known)
+        }
+    }
+
+    @Test func anAckArrivingAfterANewGenerationLeavesTheChangeToThePushInTypeOrder() throws {
+        let router = proxies[0]
+        let old = ConfigGeneration(snapshot: snapshot(mesh()))
+        var stream = syncedDeltaStream(at: old.config(for: router))
+        // A new generation is published; before this stream's push, an ACK of an earlier response
+        // arrives (the proxy re-sends its last ACK) and is handled against the new config.
+        let next = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old).config(for: router)
+        var ack = DeltaDiscoveryRequest()
+        ack.typeURL = XDSType.endpoint.typeURL
+        ack.responseNonce = try #require(stream.state(.endpoint)?.sentNonce)
+        #expect(stream.handle(ack, config: next).isEmpty)
+        #expect(stream.events == [.ack(.endpoint, nonce: ack.responseNonce)])
+        // The push that follows the publication carries the change.
+        let pushed = stream.push(config: next)
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(pushed.first?.resourceNames == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+        // A subscription change is answered from the config it arrives with.
+        var unsubscribe = DeltaDiscoveryRequest()
+        unsubscribe.typeURL = XDSType.endpoint.typeURL
+        unsubscribe.responseNonce = try #require(pushed.first?.nonce)
+        unsubscribe.resourceNamesUnsubscribe = ["outbound|9080|v1|reviews.shop.svc.cluster.local"]
+        let later = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.7"), version: 3),
+                                     previous: ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old))
+        let answer = stream.handle(unsubscribe, config: later.config(for: router))
+        #expect(answer.first?.resourceNames == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+    }
 }
