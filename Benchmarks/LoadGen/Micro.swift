@@ -65,6 +65,14 @@ struct Micro: AsyncParsableCommand {
             let (movedEndpoint, editedRoute) = workload.singleChanges(of: snapshot)
             let (endpointGenerationMS, _) = time { ConfigGeneration(snapshot: movedEndpoint, previous: base).config(for: proxy) }
             let (routeGenerationMS, _) = time { ConfigGeneration(snapshot: editedRoute, previous: base).config(for: proxy) }
+            // The endpoint move's generation step by step.
+            let baseConfig = base.config(for: proxy)
+            let (movedModelMS, movedModel) = time { MeshModel(snapshot: movedEndpoint, previous: base.model) }
+            let (movedChangeMS, movedChange) = time { MeshChange(from: base.model, to: movedModel) }
+            let (movedUpdateMS, movedUpdate) = time {
+                Translator.update(for: proxy, in: movedModel, change: movedChange, edsClusters: baseConfig[.endpoint].keys)
+            }
+            let (movedApplyMS, _) = time { movedUpdate.map { baseConfig.applying($0) } }
             // Per-proxy cold sync in the state machines (requests as Envoy sends them, each response
             // ACKed) and serializing what they send: state of the world vs delta with VHDS.
             let sotwSubscriptions: [(XDSType, [String])] = [(.cluster, []), (.endpoint, Array(encoded[.endpoint].keys)), (.listener, []), (.route, Array(encoded[.route].keys))]
@@ -111,6 +119,9 @@ struct Micro: AsyncParsableCommand {
             report.add(Row(benchmark: "micro \(label)", metric: "next generation brought forward (model + change + rebuild + encode): one endpoint moved / one VirtualService edited",
                            value: String(format: "%.1f / %.1f ms", endpointGenerationMS, routeGenerationMS),
                            numbers: ["endpointGeneration": endpointGenerationMS, "routeGeneration": routeGenerationMS]))
+            report.add(Row(benchmark: "micro \(label)", metric: "one endpoint moved, step by step: MeshModel / MeshChange / Translator.update / EncodedConfig.applying",
+                           value: String(format: "%.2f / %.2f / %.2f / %.2f ms", movedModelMS, movedChangeMS, movedUpdateMS, movedApplyMS),
+                           numbers: ["model": movedModelMS, "change": movedChangeMS, "update": movedUpdateMS, "apply": movedApplyMS]))
             report.add(Row(benchmark: "micro \(label)", metric: "encode: EncodedConfig(config) vs plain serialization (ceiling)",
                            value: String(format: "%.1f ms vs %.1f ms (%.2f×) for %@ (%.0f MB/s plain)", encodeMS, serializeMS, encodeMS / serializeMS, megabytes(totalBytes), Double(totalBytes) / 1_048_576 / (serializeMS / 1000)),
                            numbers: ["encode": encodeMS, "serialize": serializeMS, "bytes": Double(totalBytes)]))

@@ -124,12 +124,12 @@ public struct Workload: Sendable {
         return all
     }
 
+    /// The workload as a store holds it: applied to the empty snapshot, so each collection has a
+    /// revision and a later snapshot shares the revisions of the collections it did not change.
     public func snapshot() -> Snapshot {
-        var collections: [ConfigKind: Snapshot.Collection] = [:]
-        for resource in resources() {
-            collections[resource.key.kind, default: Snapshot.Collection(version: 1)].resources[resource.key.resourceName] = resource
-        }
-        return Snapshot(version: 1, collections: collections)
+        var byKind: [ConfigKind: [ConfigResource]] = [:]
+        for resource in resources() { byKind[resource.key.kind, default: []].append(resource) }
+        return Snapshot.empty.applying(SnapshotUpdate(byKind.mapValues { .replace($0) })).snapshot
     }
 
     /// `snapshot` after the two single changes the benchmarks time: the first endpoint of service 0

@@ -28,21 +28,29 @@ public struct MeshChange: Sendable, Equatable {
         routing = (changed(.gateway) && !Self.sameResources(old.gateways, new.gateways))
             || (changed(.virtualService) && !Self.sameResources(old.virtualServices, new.virtualServices))
         guard changed(.serviceEntry, .workloadEntry) else { return }
-        for (host, service) in new.services {
-            guard let before = old.services[host] else {
-                everything = true
-                continue
-            }
-            guard before != service else { continue }
-            var withOldEndpoints = service
-            withOldEndpoints.endpoints = before.endpoints
-            if withOldEndpoints == before, service.resolution == .staticEndpoints || service.resolution == .passthrough {
-                endpointHosts.insert(host)
-            } else {
-                everything = true
-            }
+        if let hosts = new.changedHosts(since: old) {
+            // The new services were updated from the old ones: only these hosts can differ.
+            for host in hosts { compare(old.services[host], new.services[host], host: host) }
+            return
         }
+        for (host, service) in new.services { compare(old.services[host], service, host: host) }
         if old.services.keys.contains(where: { new.services[$0] == nil }) { everything = true }
+    }
+
+    /// Records how a host's service changed: its endpoints alone (over EDS), or more.
+    private mutating func compare(_ before: Service?, _ after: Service?, host: String) {
+        guard let before, let after else {
+            if before != nil || after != nil { everything = true }
+            return
+        }
+        guard before != after else { return }
+        var withOldEndpoints = after
+        withOldEndpoints.endpoints = before.endpoints
+        if withOldEndpoints == before, after.resolution == .staticEndpoints || after.resolution == .passthrough {
+            endpointHosts.insert(host)
+        } else {
+            everything = true
+        }
     }
 
     public var isEmpty: Bool { endpointHosts.isEmpty && !routing && !everything }

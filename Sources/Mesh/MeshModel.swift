@@ -1,5 +1,6 @@
 import IstioAPI
 import Snapshot
+import Synchronization
 
 /// The validated, indexed view of a snapshot that translation reads. Pure values, no I/O.
 public struct MeshModel: Sendable {
@@ -27,6 +28,20 @@ public struct MeshModel: Sendable {
     /// a later model reuses what was built from a collection whose revision it shares.
     public let collectionRevisions: [ConfigKind: UInt64]
 
+    /// The ServiceEntries ``services`` were built from (the snapshot's collection, shared storage).
+    let serviceEntries: [String: ConfigResource]
+    /// How many ServiceEntries declare each host: a host one ServiceEntry declares follows that
+    /// entry alone, so a change to it rebuilds its services and no others.
+    let hostDeclarations: [String: Int]
+    /// Whether the snapshot had WorkloadEntries.
+    let hasWorkloadEntries: Bool
+    /// Identifies ``services`` (a model that reuses them keeps it).
+    let servicesID: UInt64
+    /// When ``services`` were updated from an earlier model's rather than built afresh: that model's
+    /// ``servicesID`` and the hosts whose service may differ from it.
+    let servicesUpdate: (base: UInt64, hosts: Set<String>)?
+    private static let servicesCounter = Atomic<UInt64>(0)
+
     /// The model of a snapshot. With `previous` (the model of an earlier snapshot of the same store),
     /// the parts whose collections are the same (same non-zero revision) are reused instead of
     /// rebuilt: an endpoint change rebuilds the services only.
@@ -39,19 +54,35 @@ public struct MeshModel: Sendable {
             guard let previous, kinds.allSatisfy({ previous.sameCollection($0, as: revisions[$0]) }) else { return nil }
             return previous
         }
+        serviceEntries = snapshot[.serviceEntry].resources
+        hasWorkloadEntries = !snapshot[.workloadEntry].resources.isEmpty
         if let same = unchanged(.serviceEntry, .workloadEntry) {
             services = same.services
+            hostDeclarations = same.hostDeclarations
+            servicesID = same.servicesID
+            servicesUpdate = same.servicesUpdate
         } else {
             let workloadEntries = Array(snapshot[.workloadEntry].resources.values)
-            var services: [String: Service] = [:]
-            for resource in Self.istioOrder(snapshot[.serviceEntry].resources.values) {
-                guard case .serviceEntry(let entry) = resource.spec else { continue }
-                for service in Self.services(from: entry, resource: resource, workloadEntries: workloadEntries)
-                where services[service.hostname] == nil {
-                    services[service.hostname] = service
+            servicesID = Self.servicesCounter.add(1, ordering: .relaxed).newValue
+            // (WorkloadEntries are read by the entries that select them: they must be the same.)
+            if let previous, previous.sameCollection(.workloadEntry, as: revisions[.workloadEntry])
+                || (workloadEntries.isEmpty && !previous.hasWorkloadEntries),
+               let update = Self.updatedServices(of: previous, entries: serviceEntries, workloadEntries: workloadEntries) {
+                (services, hostDeclarations) = (update.services, update.declarations)
+                servicesUpdate = (previous.servicesID, update.hosts)
+            } else {
+                var services: [String: Service] = [:]
+                for resource in Self.istioOrder(serviceEntries.values) {
+                    guard case .serviceEntry(let entry) = resource.spec else { continue }
+                    for service in Self.services(from: entry, resource: resource, workloadEntries: workloadEntries)
+                    where services[service.hostname] == nil {
+                        services[service.hostname] = service
+                    }
                 }
+                self.services = services
+                hostDeclarations = Self.hostDeclarations(of: serviceEntries.values)
+                servicesUpdate = nil
             }
-            self.services = services
         }
         gateways = unchanged(.gateway)?.gateways ?? snapshot.resources(.gateway)
         virtualServices = unchanged(.virtualService)?.virtualServices ?? Self.istioOrder(snapshot[.virtualService].resources.values)
@@ -74,6 +105,72 @@ public struct MeshModel: Sendable {
             ?? Self.istioOrder(snapshot[.peerAuthentication].resources.values)
     }
 
+    /// The hosts whose service may differ from `old`'s, when known without comparing every
+    /// service: this model's services are `old`'s, or were updated from them.
+    func changedHosts(since old: MeshModel) -> Set<String>? {
+        if servicesID == old.servicesID { return [] }
+        guard let servicesUpdate, servicesUpdate.base == old.servicesID else { return nil }
+        return servicesUpdate.hosts
+    }
+
+    /// The hosts each ServiceEntry declares, counted once per entry.
+    static func hostDeclarations(of entries: some Sequence<ConfigResource>) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for resource in entries {
+            for host in declaredHosts(resource) { counts[host, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    static func declaredHosts(_ resource: ConfigResource?) -> Set<String> {
+        guard case .serviceEntry(let entry)? = resource?.spec else { return [] }
+        return Set(entry.hosts)
+    }
+
+    /// `previous`'s services with those of the ServiceEntries that changed, were added or removed
+    /// since rebuilt; nil when a full build is needed: many entries changed, or a host concerned is
+    /// declared by more than one entry (Istio's order then picks among them).
+    static func updatedServices(of previous: MeshModel, entries: [String: ConfigResource], workloadEntries: [ConfigResource])
+        -> (services: [String: Service], declarations: [String: Int], hosts: Set<String>)? {
+        let limit = max(8, entries.count / 8)
+        var changed: [String] = []
+        for (name, resource) in entries {
+            if let before = previous.serviceEntries[name], before.createTime == resource.createTime, before.hasSameContent(as: resource) { continue }
+            changed.append(name)
+            if changed.count > limit { return nil }
+        }
+        for name in previous.serviceEntries.keys where entries[name] == nil {
+            changed.append(name)
+            if changed.count > limit { return nil }
+        }
+        var declarations = previous.hostDeclarations
+        var hosts = Set<String>()
+        for name in changed {
+            for host in declaredHosts(previous.serviceEntries[name]) {
+                declarations[host, default: 0] -= 1
+                hosts.insert(host)
+            }
+            for host in declaredHosts(entries[name]) {
+                declarations[host, default: 0] += 1
+                hosts.insert(host)
+            }
+        }
+        for host in hosts {
+            guard (previous.hostDeclarations[host] ?? 0) <= 1, let count = declarations[host], count <= 1 else { return nil }
+            if count == 0 { declarations.removeValue(forKey: host) }
+        }
+        var services = previous.services
+        for host in hosts { services.removeValue(forKey: host) }
+        for name in changed {
+            guard let resource = entries[name], case .serviceEntry(let entry) = resource.spec else { continue }
+            for service in Self.services(from: entry, resource: resource, workloadEntries: workloadEntries)
+            where services[service.hostname] == nil {
+                services[service.hostname] = service
+            }
+        }
+        return (services, declarations, hosts)
+    }
+
     /// Whether this model was built from the collection of `kind` with this revision.
     func sameCollection(_ kind: ConfigKind, as revision: UInt64?) -> Bool {
         guard let revision, revision != 0 else { return false }
@@ -84,12 +181,9 @@ public struct MeshModel: Sendable {
     /// the (large) resources themselves.
     static func istioOrder(_ resources: some Collection<ConfigResource>) -> [ConfigResource] {
         let all = Array(resources)
-        let order = all.indices.sorted { a, b in
-            let (l, r) = (all[a].createTime?.timeIntervalSince1970 ?? 0, all[b].createTime?.timeIntervalSince1970 ?? 0)
-            if l != r { return l < r }
-            if all[a].key.name != all[b].key.name { return all[a].key.name < all[b].key.name }
-            return all[a].key.namespace < all[b].key.namespace
-        }
+        // The sort keys, read once: comparing through `all[i]` copies resources in and out.
+        let keys = all.map { ($0.createTime?.timeIntervalSince1970 ?? 0, $0.key.name, $0.key.namespace) }
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
         return order.map { all[$0] }
     }
 

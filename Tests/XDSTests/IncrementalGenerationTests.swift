@@ -1,5 +1,5 @@
 import MCP
-import Mesh
+@testable import Mesh
 import Snapshot
 import Testing
 import Translation
@@ -361,5 +361,77 @@ private let proxies = [
                                      previous: ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: "10.0.0.9"), version: 2), previous: old))
         let answer = stream.handle(unsubscribe, config: later.config(for: router))
         #expect(answer.first?.resourceNames == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+    }
+
+    /// ServiceEntries (name, hosts, first endpoint address, creation time), then WorkloadEntries.
+    func entries(_ list: [(String, [String], String, String)], selecting port: Int? = nil, workloads: [String] = []) -> String {
+        var yaml = list.map { name, hosts, address, created in
+            """
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: \(name), namespace: shop, creationTimestamp: "\(created)"}
+            spec:
+              hosts: [\(hosts.joined(separator: ", "))]
+              resolution: STATIC
+              ports: [{number: 80, name: http, protocol: HTTP}]
+              endpoints: [{address: \(address)}]
+            """
+        }
+        if let port {
+            yaml.append("""
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: selected, namespace: shop}
+            spec:
+              hosts: [selected.example.com]
+              resolution: STATIC
+              ports: [{number: \(port), name: http, protocol: HTTP}]
+              workloadSelector: {labels: {app: selected}}
+            """)
+        }
+        for (index, address) in workloads.enumerated() {
+            yaml.append("""
+            apiVersion: networking.istio.io/v1
+            kind: WorkloadEntry
+            metadata: {name: w\(index), namespace: shop}
+            spec: {address: \(address), labels: {app: selected}}
+            """)
+        }
+        return yaml.joined(separator: "\n---\n")
+    }
+
+    @Test func servicesUpdatedFromTheModelBeforeEqualAFreshBuild() {
+        let old = "2024-01-01T00:00:00Z", older = "2023-01-01T00:00:00Z"
+        let a = ("a", ["a.example.com"], "10.0.1.1", old), b = ("b", ["b.example.com", "c.example.com"], "10.0.2.1", old)
+        // (step, whether the services can be updated rather than rebuilt)
+        let steps: [(String, Bool)] = [
+            (entries([a, b]), false),
+            (entries([("a", ["a.example.com"], "10.0.1.9", old), b]), true),                       // an endpoint moved
+            (entries([("a", ["a.example.com", "d.example.com"], "10.0.1.9", old), b]), true),      // a host added
+            (entries([("a", ["a.example.com", "d.example.com"], "10.0.1.9", old), b, ("e", ["e.example.com"], "10.0.5.1", old)]), true),
+            (entries([("a", ["a.example.com", "d.example.com"], "10.0.1.9", old), ("e", ["e.example.com"], "10.0.5.1", old)]), true), // b removed
+            // An older entry declaring a.example.com too: Istio's order decides, a full build.
+            (entries([("a", ["a.example.com", "d.example.com"], "10.0.1.9", old), ("e", ["e.example.com"], "10.0.5.1", old),
+                      ("f", ["a.example.com"], "10.0.6.1", older)]), false),
+            (entries([("a", ["a.example.com", "d.example.com"], "10.0.1.9", old), ("e", ["e.example.com"], "10.0.5.1", old)]), false),
+            (entries([a], selecting: 80, workloads: ["10.0.9.1"]), false),                         // WorkloadEntries changed
+            (entries([a], selecting: 8080, workloads: ["10.0.9.1"]), true),                        // the selecting entry's port
+            (entries([a], selecting: 8080, workloads: ["10.0.9.1", "10.0.9.2"]), false),
+        ]
+        var previous = MeshModel(snapshot: snapshot(steps[0].0))
+        var previousSnapshot = snapshot(steps[0].0)
+        for (index, (yaml, incremental)) in steps.enumerated().dropFirst() {
+            let next = snapshot(yaml, after: previousSnapshot)
+            let updated = MeshModel(snapshot: next, previous: previous)
+            let fresh = MeshModel(snapshot: next)
+            #expect((updated.servicesUpdate != nil) == incremental, "step \(index)")
+            #expect(updated.services == fresh.services, "step \(index)")
+            #expect(updated.hostDeclarations == fresh.hostDeclarations, "step \(index)")
+            #expect(MeshChange(from: previous, to: updated) == MeshChange(from: previous, to: fresh), "step \(index)")
+            (previous, previousSnapshot) = (updated, next)
+        }
+        // The older duplicate's service is the one served.
+        let duplicate = MeshModel(snapshot: snapshot(steps[5].0))
+        #expect(duplicate.services["a.example.com"]?.source.name == "f")
     }
 }
