@@ -31,6 +31,9 @@ public final class ConfigAggregator: Sendable {
         /// Per source, per scope (a kind's validation, a type URL's decoding, a directory load).
         var rejections: [String: [String: [Rejection]]] = [:]
         var versions: [String: [ConfigKind: String]] = [:]
+        /// Per kind, the source whose collection the store holds as it is (the only source
+        /// delivering the kind, nothing filled in): that source's patches patch the store.
+        var mirrored: [ConfigKind: String] = [:]
     }
 
     public let store: SnapshotStore
@@ -90,11 +93,11 @@ public final class ConfigAggregator: Sendable {
         }
         for problem in problems { logger.warning("rejected config", metadata: ["source": "\(source)", "error": "\(problem)"]) }
         Self.countRejections(problems, source: source)
-        return update(source: source, kinds: [kind]) { collections in
-            var map = collections[kind] ?? [:]
-            for resource in upsert { map[resource.key.resourceName] = resource }
-            for name in remove + rejectedNames { map.removeValue(forKey: name) }
-            collections[kind] = map
+        let removals = remove + rejectedNames
+        return update(source: source, kinds: [kind], patch: .patch(upsert: upsert, remove: removals)) { collections in
+            // In place: the source's collection of the kind is not copied.
+            for resource in upsert { collections[kind, default: [:]][resource.key.resourceName] = resource }
+            for name in removals { collections[kind]?.removeValue(forKey: name) }
         }
     }
 
@@ -138,11 +141,12 @@ public final class ConfigAggregator: Sendable {
     /// The kinds each source has delivered at least once.
     public func syncedKinds(source: String) -> Set<ConfigKind> { state.withLock { $0.synced[source] ?? [] } }
 
-    private func update(source: String, kinds: Set<ConfigKind>, _ body: (inout [ConfigKind: [String: ConfigResource]]) -> Void) -> SnapshotDiff {
+    /// - Parameter patch: the change to the one kind of `kinds` as a patch, when it is one: the store
+    ///   is patched with it when it holds this source's collection as it is.
+    private func update(source: String, kinds: Set<ConfigKind>, patch: SnapshotUpdate.Change? = nil,
+                        _ body: (inout [ConfigKind: [String: ConfigResource]]) -> Void) -> SnapshotDiff {
         let (update, conflicts) = state.withLock { state -> (SnapshotUpdate, [Conflict]) in
-            var collections = state.perSource[source] ?? [:]
-            body(&collections)
-            state.perSource[source] = collections
+            body(&state.perSource[source, default: [:]])
             state.synced[source, default: []].formUnion(kinds)
             var update = SnapshotUpdate()
             var found: [Conflict] = []
@@ -152,9 +156,16 @@ public final class ConfigAggregator: Sendable {
                 let complete = fallback == nil || sources.allSatisfy { state.synced[$0]?.contains(kind) == true }
                 if delivering.count <= 1, complete {
                     // One source has this kind: its content is the merge (no copy, nothing to resolve).
-                    update.changes[kind] = .replaceByName(delivering.first.flatMap { state.perSource[$0]?[kind] } ?? [:])
+                    let only = delivering.first ?? source
+                    if let patch, kinds.count == 1, only == source, state.mirrored[kind] == source {
+                        update.changes[kind] = patch
+                    } else {
+                        update.changes[kind] = .replaceByName(state.perSource[only]?[kind] ?? [:])
+                    }
+                    state.mirrored[kind] = only
                     continue
                 }
+                state.mirrored[kind] = nil
                 var merged: [String: ConfigResource] = [:]
                 for id in orderedSources(state) {
                     for (name, resource) in state.perSource[id]?[kind] ?? [:] {

@@ -54,16 +54,40 @@ public enum MCPEnvelope {
     public static func decode(_ anys: [Google_Protobuf_Any], kind: ConfigKind, location: String, origin: String,
                               revision: String? = nil, reusing cache: inout [Data: ConfigResource]) throws(EnvelopeError)
         -> (resources: [ConfigResource], errors: [ConfigDecodingError]) {
-        var resources: [ConfigResource] = []
-        var errors: [ConfigDecodingError] = []
+        let decoded = try decodeChanges(anys, kind: kind, location: location, origin: origin, revision: revision, reusing: &cache)
+        return (decoded.resources, decoded.errors)
+    }
+
+    /// A response decoded against the one before it (the `cache` of
+    /// ``decode(_:kind:location:origin:revision:reusing:)``).
+    public struct Decoded: Sendable {
+        /// Every resource the response delivers.
+        public var resources: [ConfigResource] = []
+        public var errors: [ConfigDecodingError] = []
+        /// The resources whose envelopes the response before did not have: new or changed.
+        public var fresh: [ConfigResource] = []
+        /// Names of resources the response before delivered whose envelopes this one lacks:
+        /// changed (then also in `fresh`), or gone.
+        public var gone: [String] = []
+    }
+
+    /// ``decode(_:kind:location:origin:revision:reusing:)`` that also says what changed since the
+    /// response `cache` holds.
+    public static func decodeChanges(_ anys: [Google_Protobuf_Any], kind: ConfigKind, location: String, origin: String,
+                                     revision: String? = nil, reusing cache: inout [Data: ConfigResource]) throws(EnvelopeError) -> Decoded {
+        var result = Decoded()
+        result.resources.reserveCapacity(anys.count)
         var next: [Data: ConfigResource] = [:]
+        next.reserveCapacity(anys.count)
+        // Envelopes of the response before found in this one.
+        var found = 0
         for (index, any) in anys.enumerated() {
             guard any.typeURL == resourceTypeURL else {
                 throw EnvelopeError(index: index, reason: "type URL '\(any.typeURL)' is not \(resourceTypeURL)")
             }
             if let known = cache[any.value] {
-                resources.append(known)
-                next[any.value] = known
+                result.resources.append(known)
+                if next.updateValue(known, forKey: any.value) == nil { found += 1 }
                 continue
             }
             let envelope: Istio_Mcp_V1alpha1_Resource
@@ -73,12 +97,17 @@ public enum MCPEnvelope {
                 throw EnvelopeError(index: index, reason: "not a decodable istio.mcp.v1alpha1.Resource (\(error))")
             }
             let decoded = try decode([envelope], kind: kind, location: location, origin: origin, revision: revision, strictBodies: false)
-            errors += decoded.errors
-            resources += decoded.resources
+            result.errors += decoded.errors
+            result.resources += decoded.resources
+            result.fresh += decoded.resources
             if decoded.errors.isEmpty, let resource = decoded.resources.first { next[any.value] = resource }
         }
+        // Every envelope of the response before found again: nothing gone, no need to look.
+        if found < cache.count {
+            result.gone = cache.compactMap { bytes, resource in next[bytes] == nil ? resource.key.resourceName : nil }
+        }
         cache = next
-        return (resources, errors)
+        return result
     }
 
     /// Decodes envelopes: a bad name, a body of another kind or an undecodable body is a

@@ -131,13 +131,18 @@ public final class XDSConfigSink: Sendable {
         }
         let location = "\(id) \(response.typeURL) version \(response.versionInfo)"
         do {
-            var cache = decodedByTypeURL.withLock { $0[response.typeURL] ?? [:] }
-            let (resources, errors) = try MCPEnvelope.decode(response.resources, kind: kind, location: location, origin: id,
-                                                             revision: revision, reusing: &cache)
+            let previous = decodedByTypeURL.withLock { $0[response.typeURL] }
+            var cache = previous ?? [:]
+            let decoded = try MCPEnvelope.decodeChanges(response.resources, kind: kind, location: location, origin: id,
+                                                        revision: revision, reusing: &cache)
+            let (resources, errors) = (decoded.resources, decoded.errors)
             decodedByTypeURL.withLock { $0[response.typeURL] = cache }
             aggregator.recordRejections(source: id, scope: "decode:\(response.typeURL)", errors)
-            let union = received.withLock { received -> [ConfigResource] in
+            // The kind's content is the union of its type URLs' latest answers; nil when this type URL
+            // is the kind's only one (the content is this answer).
+            let union = received.withLock { received -> [ConfigResource]? in
                 received[kind, default: [:]][response.typeURL] = resources
+                guard received[kind]!.count > 1 else { return nil }
                 var byName: [String: ConfigResource] = [:]
                 for typeURL in received[kind]!.keys.sorted().reversed() {  // v1 before v1beta1 before v1alpha3
                     for resource in received[kind]![typeURL]! where byName[resource.key.resourceName] == nil {
@@ -146,7 +151,15 @@ public final class XDSConfigSink: Sendable {
                 }
                 return Array(byName.values)
             }
-            let diff = aggregator.replace(source: id, kind: kind, with: union)
+            let diff: SnapshotDiff
+            if union == nil, previous != nil {
+                // What changed since this type URL's previous answer, which the aggregator holds: a
+                // source re-publishing thousands of resources with one change costs one change.
+                let fresh = Set(decoded.fresh.map(\.key.resourceName))
+                diff = aggregator.patch(source: id, kind: kind, upsert: decoded.fresh, remove: decoded.gone.filter { !fresh.contains($0) })
+            } else {
+                diff = aggregator.replace(source: id, kind: kind, with: union ?? resources)
+            }
             logger.info("applied MCP collection", metadata: [
                 "type": "\(response.typeURL)", "version": "\(response.versionInfo)", "resources": "\(resources.count)",
                 "rejected": "\(errors.count)", "snapshot": "\(diff.isEmpty ? "unchanged" : "v\(diff.to)")",

@@ -40,6 +40,19 @@ func entry(_ name: String, host: String, origin: String) -> ConfigResource {
         #expect(aggregator.conflicts.isEmpty)
     }
 
+    @Test func aPatchPatchesTheStoreOnlyWhenTheStoreHoldsThatSourcesCollectionAsItIs() {
+        // Last-known-good content fills in until the source delivers; its first delivery is a patch.
+        let lastKnownGood = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([entry("old", host: "old", origin: "a")])])).snapshot
+        let store = SnapshotStore(initial: lastKnownGood)
+        let aggregator = ConfigAggregator(store: store, sources: ["a"], fallback: lastKnownGood)
+        aggregator.patch(source: "a", kind: .serviceEntry, upsert: [entry("x", host: "x", origin: "a")], remove: [])
+        #expect(store.current.resources(.serviceEntry).map(\.key.name) == ["x"], "the source delivered: no more fill-in")
+        // From then on the store holds the source's collection, and patches carry over.
+        let diff = aggregator.patch(source: "a", kind: .serviceEntry, upsert: [entry("y", host: "y", origin: "a")], remove: ["ns/x"])
+        #expect(diff.changes[.serviceEntry] == SnapshotDiff.Changes(added: ["ns/y"], removed: ["ns/x"]))
+        #expect(store.current.resources(.serviceEntry).map(\.key.name) == ["y"])
+    }
+
     @Test func syncedKindsAreTrackedPerSource() {
         let aggregator = ConfigAggregator(store: SnapshotStore(), sources: ["a"])
         #expect(aggregator.syncedKinds(source: "a").isEmpty)

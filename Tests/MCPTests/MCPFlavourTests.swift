@@ -251,6 +251,54 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
         #expect(names(store).isEmpty, "a changed resource is validated again (port 0 is invalid)")
     }
 
+    @Test func aSinkAppliesWhatEachResponseChangedAndEndsWhereReplacingTheWholeSetWould() throws {
+        // The sink under test, and a reference aggregator given each response's whole set.
+        let store = SnapshotStore(), reference = SnapshotStore()
+        let aggregator = ConfigAggregator(store: store, sources: ["x", "y"])
+        let replacing = ConfigAggregator(store: reference, sources: ["x", "y"])
+        let sink = XDSConfigSink(id: "x", connection: SourceConnection(host: "127.0.0.1", port: 1), aggregator: aggregator)
+        let invalid = service("bad", port: 0)
+        var wrongBody = MCPEnvelope.pack(service("e"))
+        var envelope = try Istio_Mcp_V1alpha1_Resource(serializedBytes: wrongBody.value)
+        envelope.body.typeURL = "type.googleapis.com/istio.networking.v1alpha3.Gateway"
+        wrongBody.value = try envelope.serializedBytes()
+        let other = ConfigResource(key: ConfigKey(kind: .serviceEntry, namespace: "ns", name: "y1"), spec: service("y1").spec, origin: "y")
+        // (envelopes, what source y delivers before the response, names the store's diff reports changed)
+        let steps: [([Google_Protobuf_Any], [ConfigResource]?, Set<String>)] = [
+            ([service("a"), service("b"), service("c"), invalid].map(MCPEnvelope.pack), nil, ["ns/a", "ns/b", "ns/c"]),
+            ([service("a"), service("b", port: 81), service("d"), invalid].map(MCPEnvelope.pack), nil, ["ns/b", "ns/c", "ns/d"]),
+            ([service("a"), service("b", port: 81), service("d"), service("bad")].map(MCPEnvelope.pack), nil, ["ns/bad"]),
+            ([MCPEnvelope.pack(service("a")), MCPEnvelope.pack(service("d")), wrongBody], nil, ["ns/b", "ns/bad"]),
+            // Another source delivers the kind too (a conflict on `a`): the merge, then patches again.
+            ([service("a"), service("d", port: 82)].map(MCPEnvelope.pack), [service("a", port: 90), other], ["ns/d", "ns/y1"]),
+            ([service("a"), service("d", port: 83)].map(MCPEnvelope.pack), [], ["ns/d", "ns/y1"]),
+            ([service("a"), service("d", port: 84)].map(MCPEnvelope.pack), nil, ["ns/d"]),
+            ([], nil, ["ns/a", "ns/d"]),
+        ]
+        for (index, (envelopes, fromY, expectedChanges)) in steps.enumerated() {
+            let before = store.current.version
+            if let fromY {
+                aggregator.replace(source: "y", kind: .serviceEntry, with: fromY)
+                replacing.replace(source: "y", kind: .serviceEntry, with: fromY)
+            }
+            var response = Envoy_Service_Discovery_V3_DiscoveryResponse()
+            response.typeURL = ConfigKind.serviceEntry.mcpTypeURL
+            response.versionInfo = "v\(index)"
+            response.nonce = "n\(index)"
+            response.resources = envelopes
+            let ack = try #require(sink.handle(response))
+            #expect(!ack.hasErrorDetail, "step \(index)")
+            let whole = try MCPEnvelope.decode(envelopes, kind: .serviceEntry, location: "t", origin: "x")
+            replacing.replace(source: "x", kind: .serviceEntry, with: whole.resources)
+            #expect(store.current[.serviceEntry].resources == reference.current[.serviceEntry].resources, "step \(index)")
+            let rejected = { (aggregator: ConfigAggregator) in Set(aggregator.rejections.map { "\($0.error.resource ?? "") \($0.error.field ?? "")" }) }
+            let decodeRejections = Set(whole.errors.map { "\($0.resource ?? "") \($0.field ?? "")" })
+            #expect(rejected(aggregator) == rejected(replacing).union(decodeRejections), "step \(index)")
+            let changes = store.history.filter { $0.version > before }.flatMap { $0.diff.changes[.serviceEntry]?.all ?? [] }
+            #expect(Set(changes) == expectedChanges, "step \(index)")
+        }
+    }
+
     @Test func sourceURLOptionsAreParsedAndBadOnesNamed() throws {
         let connection = try SourceConnection(url: "xds://h:1?versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example",
                                               authority: "h:1", query: "versions=v1,v1alpha3&kinds=ServiceEntry,Gateway&required=ServiceEntry&ca=/ca.pem&sni=mcp.example")
