@@ -147,7 +147,10 @@ public struct EncodedConfig: Sendable {
             let changedResources = resources.filter { before[$0.name]?.hash != $0.hash }
             changed[type] = changedResources.map(\.name)
             next.byType[type] = byName
-            if all { next.summarize(type) } else { next.summarize(type, replacing: changedResources) }
+            // The same names as before (a VirtualService edit re-sends every virtual host, one of
+            // them changed): the summaries are updated in place, not rebuilt.
+            let sameNames = byName.count == before.count && changedResources.allSatisfy { before[$0.name] != nil }
+            if all, !sameNames { next.summarize(type) } else { next.summarize(type, replacing: changedResources) }
         }
         if !update.endpoints.isEmpty {
             replace(.endpoint, with: update.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }, all: false)
