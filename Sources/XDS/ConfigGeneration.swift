@@ -62,7 +62,7 @@ public final class ConfigGeneration: Sendable {
 
     private let cache = Mutex<[ProxyClass: Translated]>([:])
     /// Routes of each VirtualService as translated for this generation's classes.
-    private let routeMemo: RouteMemo
+    public let routeMemo: RouteMemo
     private let logger = Logger(label: "swiftpilot.translation")
 
     /// - Parameter previous: the generation before this one. The classes it translated are brought

@@ -224,11 +224,13 @@ public struct EncodedConfig: Sendable {
                 if let known = previous[host.name], known.message == host {
                     encoded = known
                 } else {
-                    encoded = EncodedVirtualHost(message: host, resource: EncodedResource(name: host.name, message: host))
+                    let resource = EncodedResource(name: host.name, message: host)
+                    encoded = EncodedVirtualHost(message: host, resource: resource,
+                                                 inline: WireFormat.replacingLeadingString(in: resource.any.value, with: original.name))
                 }
                 cache[host.name] = encoded
                 hosts.append(encoded.resource)
-                inline.append(WireFormat.replacingLeadingString(in: encoded.resource.any.value, with: original.name))
+                inline.append(encoded.inline)
             }
             var any = Google_Protobuf_Any()
             any.typeURL = Packing.typeURL(of: configuration)
@@ -242,6 +244,9 @@ public struct EncodedConfig: Sendable {
     struct EncodedVirtualHost: Sendable {
         var message: Envoy_Config_Route_V3_VirtualHost
         var resource: EncodedResource
+        /// The bytes as the whole route configuration inlines it (under its own name; the VHDS
+        /// resource's name is `<route configuration>/<name>`, so one name implies the other).
+        var inline: Data
     }
 
     static func index(_ list: [EncodedResource]) -> [String: EncodedResource] {
