@@ -13,6 +13,8 @@ public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscov
 /// - on reconnect, `initial_resource_versions` says what the client has: equal versions are not
 ///   resent, names that no longer exist are removed;
 /// - a NACK is recorded; the rejected versions are not sent again;
+/// - an ACK or NACK is answered from the config the stream last served: a new config goes out with
+///   ``push(config:)``, every type in order;
 /// - a changed EDS cluster is followed by its endpoints (clusters warm only on a fresh EDS answer).
 ///
 /// With ``virtualHostDiscovery`` (delta ADS to Envoy), route configurations go out without virtual
