@@ -45,7 +45,8 @@ public enum RouteBuilder {
     static func routeConfiguration(name: String, servers: [GatewayServers.Entry], scope: RouteScope) -> RouteConfiguration {
         let port = scope.port
         var hostsInOrder: [String] = []
-        var routesByHost: [String: [Route]] = [:]
+        /// Per host, the routes each contributing VirtualService gave it, in order.
+        var routesByHost: [String: [[Route]]] = [:]
         // Which VirtualService (and gateway) gave each host its routes, in order: routes do not
         // depend on the host and carry their VirtualService in their metadata, so hosts with the
         // same contributions have identical virtual hosts, and hosts with different ones do not.
@@ -66,7 +67,7 @@ public enum RouteBuilder {
                     guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
                     if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
                     if routesByHost[host] == nil { hostsInOrder.append(host) }
-                    routesByHost[host, default: []].append(contentsOf: routes)
+                    routesByHost[host, default: []].append(routes)
                     contributionsByHost[host, default: []].append("\(resource.key.resourceName)@\(gateway)")
                 }
             }
@@ -78,14 +79,19 @@ public enum RouteBuilder {
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
         let hosts = hostsInOrder.sorted()
         let contents = hosts.map { host in (contributionsByHost[host] ?? []).joined(separator: ",") + (redirectTLS.contains(host) ? ";tls" : "") }
-        configuration.virtualHosts = collapsingIdenticalRoutes(contents: contents, hosts.map { host in
-            var virtualHost = VirtualHost()
-            virtualHost.name = Names.virtualHost(host: host, port: port)
-            virtualHost.domains = [host]
-            virtualHost.routes = sortCatchAllLast(routesByHost[host] ?? [])
-            virtualHost.includeRequestAttemptCount = true
-            if redirectTLS.contains(host) { virtualHost.requireTls = .all }
-            return virtualHost
+        configuration.virtualHosts = collapsingIdenticalRoutes(contents: contents, zip(hosts, contents).map { host, content in
+            let contributions = routesByHost[host] ?? []
+            let build = {
+                var virtualHost = VirtualHost()
+                virtualHost.name = Names.virtualHost(host: host, port: port)
+                virtualHost.domains = [host]
+                virtualHost.routes = sortCatchAllLast(contributions.flatMap { $0 })
+                virtualHost.includeRequestAttemptCount = true
+                if redirectTLS.contains(host) { virtualHost.requireTls = .all }
+                return virtualHost
+            }
+            return scope.memo?.virtualHost(host: host, port: port, proxyNamespace: scope.proxyNamespace, content: content,
+                                           contributions: contributions, build: build) ?? build()
         })
         if configuration.virtualHosts.isEmpty {
             var blackhole = VirtualHost()

@@ -31,10 +31,46 @@ public final class RouteMemo: Sendable {
     /// What this generation used or built: the next generation carries only these.
     private let entries = Mutex<[Key: Entry]>([:])
 
+    /// A virtual host of a route configuration, by host, port and proxy namespace.
+    struct HostKey: Hashable {
+        var host: String
+        var port: UInt32
+        var proxyNamespace: String
+    }
+
+    /// A virtual host as built, with what it was built from: the contributing VirtualServices (and
+    /// the TLS redirect) as named in its content, and the routes each gave it.
+    struct HostEntry: Sendable {
+        var content: String
+        var contributions: [[Route]]
+        var virtualHost: VirtualHost
+    }
+
+    private let carriedHosts: [HostKey: HostEntry]
+    private let hosts = Mutex<[HostKey: HostEntry]>([:])
+
     /// - Parameter previous: the memo of the generation before, when nothing but VirtualServices,
     ///   Gateways or endpoints changed since; nil starts empty.
     public init(carrying previous: RouteMemo? = nil) {
         carried = previous?.entries.withLock { $0 } ?? [:]
+        carriedHosts = previous?.hosts.withLock { $0 } ?? [:]
+    }
+
+    /// The virtual host of `host` built by `build`, or the one built before from the same
+    /// contributions. A virtual host is its host, port, content and routes, so one built from equal
+    /// routes is the same (compared as arrays: routes kept by this memo compare by their storage).
+    func virtualHost(host: String, port: UInt32, proxyNamespace: String, content: String, contributions: [[Route]],
+                     build: () -> VirtualHost) -> VirtualHost {
+        let key = HostKey(host: host, port: port, proxyNamespace: proxyNamespace)
+        let remembered = hosts.withLock { hosts -> VirtualHost? in
+            guard let known = hosts[key] ?? carriedHosts[key], known.content == content, known.contributions == contributions else { return nil }
+            hosts[key] = known
+            return known.virtualHost
+        }
+        if let remembered { return remembered }
+        let virtualHost = build()
+        hosts.withLock { $0[key] = HostEntry(content: content, contributions: contributions, virtualHost: virtualHost) }
+        return virtualHost
     }
 
     /// How many route lists the memo holds.

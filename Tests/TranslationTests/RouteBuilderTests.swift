@@ -345,4 +345,44 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(Translator.config(for: router, in: after, memo: third).routes == Translator.config(for: router, in: after).routes)
         #expect(Translator.config(for: router, in: after, memo: third).routes != Translator.config(for: router, in: before).routes)
     }
+
+    @Test func aVirtualHostIsBuiltAgainOnlyWhenWhatItIsBuiltFromChanged() throws {
+        let before = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "a")].joined(separator: "\n---\n"))
+        let after = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "b")].joined(separator: "\n---\n"))
+        let first = RouteMemo()
+        _ = Translator.config(for: router, in: before, memo: first)
+        // Through a carried memo, the hosts whose VirtualServices kept their content keep their
+        // virtual host; the edited one's is built again.
+        let second = RouteMemo(carrying: first)
+        let routes = RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: after), for: router, in: after, memo: second)
+        let scope = (port: UInt32(8080), namespace: router.namespace)
+        var built: [String] = []
+        for virtualHost in routes.flatMap(\.virtualHosts) {
+            let host = virtualHost.domains[0]
+            let content = "shop/\(host.split(separator: ".")[0])@istio-system/gw"
+            let contributions = [virtualHost.routes]
+            let again = second.virtualHost(host: host, port: scope.port, proxyNamespace: scope.namespace, content: content,
+                                           contributions: contributions) {
+                built.append(host)
+                return virtualHost
+            }
+            #expect(again == virtualHost)
+        }
+        #expect(built.isEmpty, "this generation's hosts are remembered as built")
+        let games = try #require(RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: after), for: router, in: after).first?
+            .virtualHosts.first { $0.domains == ["games.example.com"] })
+        let oldGames = try #require(RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: before), for: router, in: before).first?
+            .virtualHosts.first { $0.domains == ["games.example.com"] })
+        // The same content with other routes, or other content with the same routes: built again.
+        for (content, routes) in [("shop/games@istio-system/gw", games.routes), ("shop/games@istio-system/gw;tls", oldGames.routes)] {
+            let third = RouteMemo(carrying: first)
+            var rebuilt = false
+            _ = third.virtualHost(host: "games.example.com", port: 8080, proxyNamespace: router.namespace, content: content,
+                                  contributions: [routes]) {
+                rebuilt = true
+                return VirtualHost()
+            }
+            #expect(rebuilt, "\(content)")
+        }
+    }
 }
