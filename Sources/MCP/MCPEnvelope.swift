@@ -61,33 +61,34 @@ public enum MCPEnvelope {
     /// A response decoded against the one before it (the `cache` of
     /// ``decode(_:kind:location:origin:revision:reusing:)``).
     public struct Decoded: Sendable {
-        /// Every resource the response delivers.
+        /// Every resource the response delivers, once per name.
         public var resources: [ConfigResource] = []
         public var errors: [ConfigDecodingError] = []
         /// The resources whose envelopes the response before did not have: new or changed.
         public var fresh: [ConfigResource] = []
-        /// Names of resources the response before delivered whose envelopes this one lacks:
-        /// changed (then also in `fresh`), or gone.
-        public var gone: [String] = []
+        /// Names the response before delivered that this one does not deliver at all.
+        public var removed: [String] = []
     }
 
     /// ``decode(_:kind:location:origin:revision:reusing:)`` that also says what changed since the
-    /// response `cache` holds.
+    /// response `cache` holds. A name delivered twice is an error; its last envelope applies.
     public static func decodeChanges(_ anys: [Google_Protobuf_Any], kind: ConfigKind, location: String, origin: String,
                                      revision: String? = nil, reusing cache: inout [Data: ConfigResource]) throws(EnvelopeError) -> Decoded {
         var result = Decoded()
-        result.resources.reserveCapacity(anys.count)
-        var next: [Data: ConfigResource] = [:]
-        next.reserveCapacity(anys.count)
+        // Each delivered resource, its envelope's bytes (nil when it does not decode cleanly) and
+        // whether the response before lacked that envelope.
+        var delivered: [(resource: ConfigResource, bytes: Data?, fresh: Bool)] = []
+        delivered.reserveCapacity(anys.count)
         // Envelopes of the response before found in this one.
         var found = 0
+        var seen = Set<Data>(minimumCapacity: anys.count)
         for (index, any) in anys.enumerated() {
             guard any.typeURL == resourceTypeURL else {
                 throw EnvelopeError(index: index, reason: "type URL '\(any.typeURL)' is not \(resourceTypeURL)")
             }
             if let known = cache[any.value] {
-                result.resources.append(known)
-                if next.updateValue(known, forKey: any.value) == nil { found += 1 }
+                delivered.append((known, any.value, false))
+                if seen.insert(any.value).inserted { found += 1 }
                 continue
             }
             let envelope: Istio_Mcp_V1alpha1_Resource
@@ -98,13 +99,29 @@ public enum MCPEnvelope {
             }
             let decoded = try decode([envelope], kind: kind, location: location, origin: origin, revision: revision, strictBodies: false)
             result.errors += decoded.errors
-            result.resources += decoded.resources
-            result.fresh += decoded.resources
-            if decoded.errors.isEmpty, let resource = decoded.resources.first { next[any.value] = resource }
+            let bytes = decoded.errors.isEmpty ? any.value : nil
+            delivered += decoded.resources.map { ($0, bytes, true) }
+        }
+        // Each name's last envelope applies, as a whole-set replace would keep it.
+        var last: [String: Int] = [:]
+        last.reserveCapacity(delivered.count)
+        for (index, item) in delivered.enumerated() { last[item.resource.key.resourceName] = index }
+        var next: [Data: ConfigResource] = [:]
+        next.reserveCapacity(delivered.count)
+        result.resources.reserveCapacity(last.count)
+        for (index, item) in delivered.enumerated() {
+            guard last[item.resource.key.resourceName] == index else {
+                result.errors.append(ConfigDecodingError(location: location, resource: "\(item.resource.key)", field: "metadata.name",
+                                                         reason: "delivered more than once in one response; the last one applies"))
+                continue
+            }
+            result.resources.append(item.resource)
+            if item.fresh { result.fresh.append(item.resource) }
+            if let bytes = item.bytes { next[bytes] = item.resource }
         }
         // Every envelope of the response before found again: nothing gone, no need to look.
         if found < cache.count {
-            result.gone = cache.compactMap { bytes, resource in next[bytes] == nil ? resource.key.resourceName : nil }
+            result.removed = cache.compactMap { _, resource in last[resource.key.resourceName] == nil ? resource.key.resourceName : nil }
         }
         cache = next
         return result

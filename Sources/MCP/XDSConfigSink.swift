@@ -155,8 +155,7 @@ public final class XDSConfigSink: Sendable {
             if union == nil, previous != nil {
                 // What changed since this type URL's previous answer, which the aggregator holds: a
                 // source re-publishing thousands of resources with one change costs one change.
-                let fresh = Set(decoded.fresh.map(\.key.resourceName))
-                diff = aggregator.patch(source: id, kind: kind, upsert: decoded.fresh, remove: decoded.gone.filter { !fresh.contains($0) })
+                diff = aggregator.patch(source: id, kind: kind, upsert: decoded.fresh, remove: decoded.removed)
             } else {
                 diff = aggregator.replace(source: id, kind: kind, with: union ?? resources)
             }

@@ -273,6 +273,11 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
             ([service("a"), service("d", port: 82)].map(MCPEnvelope.pack), [service("a", port: 90), other], ["ns/d", "ns/y1"]),
             ([service("a"), service("d", port: 83)].map(MCPEnvelope.pack), [], ["ns/d", "ns/y1"]),
             ([service("a"), service("d", port: 84)].map(MCPEnvelope.pack), nil, ["ns/d"]),
+            // One name twice: the last envelope wins, as in a replace, here the one already held...
+            ([service("a"), service("d", port: 85), service("d", port: 84)].map(MCPEnvelope.pack), nil, []),
+            // ...so the other one, alone, is a change.
+            ([service("a"), service("d", port: 85)].map(MCPEnvelope.pack), nil, ["ns/d"]),
+            ([service("a"), service("d", port: 85), service("a", port: 86)].map(MCPEnvelope.pack), nil, ["ns/a"]),
             ([], nil, ["ns/a", "ns/d"]),
         ]
         for (index, (envelopes, fromY, expectedChanges)) in steps.enumerated() {
@@ -294,6 +299,7 @@ func names(_ store: SnapshotStore) -> [String] { store.current.resources(.servic
             let rejected = { (aggregator: ConfigAggregator) in Set(aggregator.rejections.map { "\($0.error.resource ?? "") \($0.error.field ?? "")" }) }
             let decodeRejections = Set(whole.errors.map { "\($0.resource ?? "") \($0.field ?? "")" })
             #expect(rejected(aggregator) == rejected(replacing).union(decodeRejections), "step \(index)")
+            #expect(rejected(aggregator).contains("ServiceEntry ns/d metadata.name") == (index == 7), "step \(index)")
             let changes = store.history.filter { $0.version > before }.flatMap { $0.diff.changes[.serviceEntry]?.all ?? [] }
             #expect(Set(changes) == expectedChanges, "step \(index)")
         }
