@@ -22,21 +22,22 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
 
 /// Pure checks of the config one proxy receives, for what SwiftPilot cannot translate faithfully.
 public enum Diagnostics {
-    public static func problems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
-        destinationRuleProblems(for: proxy, in: model) + routingProblems(for: proxy, in: model)
+    /// - Parameter servers: the router's gateway servers, when the caller has them already.
+    /// - Parameter memo: where the problems of VirtualServices found before are kept.
+    public static func problems(for proxy: Proxy, in model: MeshModel, servers: GatewayServers? = nil, memo: RouteMemo? = nil) -> [Diagnostic] {
+        destinationRuleProblems(for: proxy, in: model) + routingProblems(for: proxy, in: model, servers: servers, memo: memo)
     }
 
     /// The problems of VirtualServices and Gateways: all that a routing-only change can alter
     /// (DestinationRule problems stay as they were).
-    public static func routingProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
-        var found = virtualServiceProblems(in: model)
-        if proxy.kind == .router { found += gatewayProblems(for: proxy, in: model) }
+    public static func routingProblems(for proxy: Proxy, in model: MeshModel, servers: GatewayServers? = nil, memo: RouteMemo? = nil) -> [Diagnostic] {
+        var found = virtualServiceProblems(in: model, memo: memo)
+        if proxy.kind == .router { found += gatewayProblems(for: proxy, in: model, servers: servers ?? GatewayServers(for: proxy, in: model)) }
         return found
     }
 
     /// Gateway servers that get no filter chain.
-    static func gatewayProblems(for proxy: Proxy, in model: MeshModel) -> [Diagnostic] {
-        let served = GatewayServers(for: proxy, in: model)
+    static func gatewayProblems(for proxy: Proxy, in model: MeshModel, servers served: GatewayServers) -> [Diagnostic] {
         var found: [Diagnostic] = []
         for resource in model.gateways(for: proxy) {
             guard case .gateway(let gateway) = resource.spec else { continue }
@@ -127,21 +128,30 @@ public enum Diagnostics {
     }
 
     /// HTTP rules that cannot become routes, or lose something on the way.
-    static func virtualServiceProblems(in model: MeshModel) -> [Diagnostic] {
+    static func virtualServiceProblems(in model: MeshModel, memo: RouteMemo? = nil) -> [Diagnostic] {
         var found: [Diagnostic] = []
         for resource in model.virtualServices {
             guard case .virtualService(let service) = resource.spec else { continue }
-            for (index, rule) in service.http.enumerated() {
-                found += ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
+            let find = {
+                service.http.enumerated().flatMap { index, rule in
+                    ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
+                }
+            }
+            // A delegating rule's problem depends on the other VirtualServices.
+            if let memo, !service.http.contains(where: \.hasDelegate) {
+                found += memo.problems(of: resource, find: find)
+            } else {
+                found += find()
             }
         }
         return found
     }
 
-    static func ruleProblems(_ rule: Istio_Networking_V1alpha3_HTTPRoute, field: String, resource: ConfigResource, in model: MeshModel) -> [Diagnostic] {
+    static func ruleProblems(_ rule: Istio_Networking_V1alpha3_HTTPRoute, field: @autoclosure () -> String, resource: ConfigResource,
+                             in model: MeshModel) -> [Diagnostic] {
         var found: [Diagnostic] = []
         func report(_ suffix: String, _ problem: String, _ fix: String) {
-            found.append(Diagnostic(resource: resource.key, field: field + suffix, problem: problem, fix: fix))
+            found.append(Diagnostic(resource: resource.key, field: field() + suffix, problem: problem, fix: fix))
         }
         if rule.hasDelegate {
             if RouteBuilder.delegateService(rule.delegate, rootNamespace: resource.key.namespace, in: model) == nil {

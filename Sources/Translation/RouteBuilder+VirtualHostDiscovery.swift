@@ -19,6 +19,12 @@ extension RouteBuilder {
 
     /// Splits a route configuration into the VHDS route configuration and its virtual hosts.
     public static func virtualHostDiscovery(_ configuration: RouteConfiguration) -> VirtualHostDiscovery {
+        VirtualHostDiscovery(routeConfiguration: discoveredRouteConfiguration(configuration),
+                             virtualHosts: configuration.virtualHosts.map { discoveredVirtualHost($0, of: configuration) })
+    }
+
+    /// The configuration as VHDS serves it: no inline virtual hosts, `vhds` over ADS.
+    public static func discoveredRouteConfiguration(_ configuration: RouteConfiguration) -> RouteConfiguration {
         var route = configuration
         route.virtualHosts = []
         var vhds = Envoy_Config_Route_V3_Vhds()
@@ -27,12 +33,14 @@ extension RouteBuilder {
         source.resourceApiVersion = .v3
         vhds.configSource = source
         route.vhds = vhds
-        let hosts = configuration.virtualHosts.map { host in
-            var named = host
-            named.name = Names.discoveredVirtualHost(routeConfiguration: configuration.name, virtualHost: host.name)
-            return named
-        }
-        return VirtualHostDiscovery(routeConfiguration: route, virtualHosts: hosts)
+        return route
+    }
+
+    /// One of the configuration's virtual hosts as a VHDS resource: named `<route configuration>/<virtual host>`.
+    public static func discoveredVirtualHost(_ host: Envoy_Config_Route_V3_VirtualHost, of configuration: RouteConfiguration) -> Envoy_Config_Route_V3_VirtualHost {
+        var named = host
+        named.name = Names.discoveredVirtualHost(routeConfiguration: configuration.name, virtualHost: host.name)
+        return named
     }
 }
 

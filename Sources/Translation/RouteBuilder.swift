@@ -44,55 +44,106 @@ public enum RouteBuilder {
     /// order; when nothing binds, the `blackhole:<port>` vhost so Envoy answers 404.
     static func routeConfiguration(name: String, servers: [GatewayServers.Entry], scope: RouteScope) -> RouteConfiguration {
         let port = scope.port
-        var hostsInOrder: [String] = []
-        /// Per host, the routes each contributing VirtualService gave it, in order.
-        var routesByHost: [String: [[Route]]] = [:]
-        // Which VirtualService (and gateway) gave each host its routes, in order: routes do not
-        // depend on the host and carry their VirtualService in their metadata, so hosts with the
-        // same contributions have identical virtual hosts, and hosts with different ones do not.
-        var contributionsByHost: [String: [String]] = [:]
-        var redirectTLS = Set<String>()
-        for resource in scope.model.virtualServices(visibleTo: scope.proxyNamespace) {
-            guard case .virtualService(let service) = resource.spec else { continue }
-            // Routes are built per gateway (rules may match on `gateways`), hosts deduplicated per VS.
-            var routesForGateway: [String: [Route]] = [:]
-            var boundThisService = Set<String>()
-            for entry in servers {
-                let gateway = entry.gateway.resourceName
-                for host in entry.boundHosts(of: service, namespace: resource.key.namespace) where boundThisService.insert(host).inserted {
-                    if routesForGateway[gateway] == nil {
-                        routesForGateway[gateway] = memoizedHTTPRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
-                    }
-                    // A VS with only tcp/tls rules (or none left for this gateway) adds no virtual host.
-                    guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
-                    if entry.server.tls.httpsRedirect { redirectTLS.insert(host) }
-                    if routesByHost[host] == nil { hostsInOrder.append(host) }
-                    routesByHost[host, default: []].append(routes)
-                    contributionsByHost[host, default: []].append("\(resource.key.resourceName)@\(gateway)")
-                }
+        let virtualServices = scope.model.virtualServices(visibleTo: scope.proxyNamespace)
+        let key = RouteMemo.AssemblyKey(name: name, proxyNamespace: scope.proxyNamespace, gateways: servers.map(\.gateway))
+        let previous = scope.memo?.assembly(key).flatMap { $0.isFor(servers) ? $0 : nil }
+        var assembly: RouteAssembly
+        /// Positions of the VirtualServices whose bindings are derived again.
+        var changed: [Int] = []
+        /// When the assembly starts afresh: the hosts built before, which a host bound again may
+        /// keep, and what each VirtualService bound before, which one that kept its content keeps.
+        var reusable: [String: RouteAssembly.Host] = [:]
+        var earlier: [ConfigKey: (ConfigResource, [RouteAssembly.Binding])] = [:]
+        let fresh: Bool
+        if let previous, previous.virtualServices.count == virtualServices.count,
+           zip(previous.virtualServices, virtualServices).allSatisfy({ $0.key == $1.key }) {
+            // The same VirtualServices in the same order: those whose content changed bind again,
+            // and those with delegates (their routes follow other VirtualServices).
+            assembly = previous
+            fresh = false
+            for (position, resource) in virtualServices.enumerated() {
+                let before = previous.virtualServices[position]
+                if !before.hasSameContent(as: resource) || hasDelegates(resource) { changed.append(position) }
+            }
+        } else {
+            // Added, removed or reordered: every position binds again, a VirtualService that kept
+            // its content from what it bound before.
+            assembly = RouteAssembly(servers: servers)
+            assembly.bindings = Array(repeating: [], count: virtualServices.count)
+            changed = Array(virtualServices.indices)
+            fresh = true
+            if let previous {
+                reusable = previous.hosts
+                for (resource, bindings) in zip(previous.virtualServices, previous.bindings) { earlier[resource.key] = (resource, bindings) }
             }
         }
+        assembly.virtualServices = virtualServices
+        var touched = Set<String>()
+        for position in changed {
+            let resource = virtualServices[position]
+            let bindings: [RouteAssembly.Binding]
+            if let (known, knownBindings) = earlier[resource.key], known.hasSameContent(as: resource), !hasDelegates(resource) {
+                bindings = knownBindings
+            } else {
+                bindings = self.bindings(of: resource, servers: servers, scope: scope)
+            }
+            let old = assembly.bindings[position]
+            guard bindings != old else { continue }
+            for binding in old {
+                assembly.users[binding.host]?.removeAll { $0 == position }
+                touched.insert(binding.host)
+            }
+            for binding in bindings {
+                var users = assembly.users[binding.host] ?? []
+                users.insert(position, at: users.firstIndex { $0 > position } ?? users.endIndex)
+                assembly.users[binding.host] = users
+                touched.insert(binding.host)
+            }
+            assembly.bindings[position] = bindings
+        }
+        var hostsChanged = fresh
+        for host in touched {
+            guard let users = assembly.users[host], !users.isEmpty else {
+                assembly.users[host] = nil
+                if assembly.hosts.removeValue(forKey: host) != nil { hostsChanged = true }
+                continue
+            }
+            let contributing = users.map { position in
+                (resource: virtualServices[position], binding: assembly.bindings[position].first { $0.host == host }!)
+            }
+            let redirectsToTLS = contributing.contains { $0.binding.redirectsToTLS }
+            // Which VirtualServices (and gateways) gave the host its routes, in order: routes do not
+            // depend on the host and carry their VirtualService in their metadata, so hosts with the
+            // same content have identical virtual hosts (collapsed into one below), others do not.
+            let content = contributing.map { "\($0.resource.key.resourceName)@\($0.binding.gateway)" }.joined(separator: ",")
+                + (redirectsToTLS ? ";tls" : "")
+            let contributions = contributing.map(\.binding.routes)
+            // A virtual host is its host, port, content and routes: one built from equal ones is the same.
+            if let known = assembly.hosts[host] ?? reusable[host], known.content == content, known.contributions == contributions {
+                assembly.hosts[host] = known
+                continue
+            }
+            var virtualHost = VirtualHost()
+            virtualHost.name = Names.virtualHost(host: host, port: port)
+            virtualHost.domains = [host]
+            virtualHost.routes = sortCatchAllLast(contributions.flatMap { $0 })
+            virtualHost.includeRequestAttemptCount = true
+            if redirectsToTLS { virtualHost.requireTls = .all }
+            if assembly.hosts.updateValue(RouteAssembly.Host(content: content, contributions: contributions, virtualHost: virtualHost), forKey: host) == nil {
+                hostsChanged = true
+            }
+            scope.memo?.builtHosts.withLock { $0.append(host) }
+        }
+        if hostsChanged { assembly.sortedHosts = assembly.hosts.keys.sorted() }
+        scope.memo?.remember(assembly, as: key)
+
         var configuration = RouteConfiguration()
         configuration.name = name
         configuration.validateClusters = Google_Protobuf_BoolValue(false)
         configuration.ignorePortInHostMatching = true
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
-        let hosts = hostsInOrder.sorted()
-        let contents = hosts.map { host in (contributionsByHost[host] ?? []).joined(separator: ",") + (redirectTLS.contains(host) ? ";tls" : "") }
-        configuration.virtualHosts = collapsingIdenticalRoutes(contents: contents, zip(hosts, contents).map { host, content in
-            let contributions = routesByHost[host] ?? []
-            let build = {
-                var virtualHost = VirtualHost()
-                virtualHost.name = Names.virtualHost(host: host, port: port)
-                virtualHost.domains = [host]
-                virtualHost.routes = sortCatchAllLast(contributions.flatMap { $0 })
-                virtualHost.includeRequestAttemptCount = true
-                if redirectTLS.contains(host) { virtualHost.requireTls = .all }
-                return virtualHost
-            }
-            return scope.memo?.virtualHost(host: host, port: port, proxyNamespace: scope.proxyNamespace, content: content,
-                                           contributions: contributions, build: build) ?? build()
-        })
+        let built = assembly.sortedHosts.map { assembly.hosts[$0]! }
+        configuration.virtualHosts = collapsingIdenticalRoutes(contents: built.map(\.content), built.map(\.virtualHost))
         if configuration.virtualHosts.isEmpty {
             var blackhole = VirtualHost()
             blackhole.name = Names.virtualHost(host: "blackhole", port: port)
@@ -100,6 +151,34 @@ public enum RouteBuilder {
             configuration.virtualHosts = [blackhole]
         }
         return configuration
+    }
+
+    /// The hosts a VirtualService gives routes on `servers`, each once, with the routes of the first
+    /// server's gateway that binds it (a host bound there with no routes for that gateway gets none).
+    static func bindings(of resource: ConfigResource, servers: [GatewayServers.Entry], scope: RouteScope) -> [RouteAssembly.Binding] {
+        guard case .virtualService(let service) = resource.spec else { return [] }
+        // Routes are built per gateway (rules may match on `gateways`).
+        var routesForGateway: [String: [Route]] = [:]
+        var bound = Set<String>()
+        var bindings: [RouteAssembly.Binding] = []
+        for entry in servers {
+            let gateway = entry.gateway.resourceName
+            for host in entry.boundHosts(of: service, namespace: resource.key.namespace) where bound.insert(host).inserted {
+                if routesForGateway[gateway] == nil {
+                    routesForGateway[gateway] = memoizedHTTPRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
+                }
+                // A VS with only tcp/tls rules (or none left for this gateway) adds no virtual host.
+                guard let routes = routesForGateway[gateway], !routes.isEmpty else { continue }
+                bindings.append(RouteAssembly.Binding(host: host, gateway: gateway, routes: routes, redirectsToTLS: entry.server.tls.httpsRedirect))
+            }
+        }
+        return bindings
+    }
+
+    /// Whether a VirtualService delegates rules: its routes follow the delegates' content too.
+    static func hasDelegates(_ resource: ConfigResource) -> Bool {
+        guard case .virtualService(let service) = resource.spec else { return false }
+        return service.http.contains(where: \.hasDelegate)
     }
 
     /// Virtual hosts identical but for name and domains become one, named after the first, with

@@ -12,6 +12,10 @@ import Synchronization
 /// memo only when ``MeshChange/everything`` is false, and a VirtualService with delegates is never
 /// memoized (its routes depend on other VirtualServices). Routes taken from the memo share their
 /// storage with the previous generation's, which also makes comparing them with it cheap.
+///
+/// It also keeps how each route configuration was assembled (``RouteAssembly``), so that an edit
+/// of one VirtualService assembles again only the hosts that VirtualService binds, and the
+/// problems found in each VirtualService.
 public final class RouteMemo: Sendable {
     struct Key: Hashable {
         var virtualService: ConfigKey
@@ -31,46 +35,50 @@ public final class RouteMemo: Sendable {
     /// What this generation used or built: the next generation carries only these.
     private let entries = Mutex<[Key: Entry]>([:])
 
-    /// A virtual host of a route configuration, by host, port and proxy namespace.
-    struct HostKey: Hashable {
-        var host: String
-        var port: UInt32
+    /// A route configuration of a proxy namespace, by name and the gateways of its servers.
+    struct AssemblyKey: Hashable {
+        var name: String
         var proxyNamespace: String
+        var gateways: [ConfigKey]
     }
 
-    /// A virtual host as built, with what it was built from: the contributing VirtualServices (and
-    /// the TLS redirect) as named in its content, and the routes each gave it.
-    struct HostEntry: Sendable {
-        var content: String
-        var contributions: [[Route]]
-        var virtualHost: VirtualHost
-    }
-
-    private let carriedHosts: [HostKey: HostEntry]
-    private let hosts = Mutex<[HostKey: HostEntry]>([:])
+    private let carriedAssemblies: [AssemblyKey: RouteAssembly]
+    private let assemblies = Mutex<[AssemblyKey: RouteAssembly]>([:])
+    /// Hosts whose virtual host this generation built (the others were kept), in build order.
+    let builtHosts = Mutex<[String]>([])
 
     /// - Parameter previous: the memo of the generation before, when nothing but VirtualServices,
     ///   Gateways or endpoints changed since; nil starts empty.
     public init(carrying previous: RouteMemo? = nil) {
         carried = previous?.entries.withLock { $0 } ?? [:]
-        carriedHosts = previous?.hosts.withLock { $0 } ?? [:]
+        carriedAssemblies = previous?.assemblies.withLock { $0 } ?? [:]
+        carriedProblems = previous?.problems.withLock { $0 } ?? [:]
     }
 
-    /// The virtual host of `host` built by `build`, or the one built before from the same
-    /// contributions. A virtual host is its host, port, content and routes, so one built from equal
-    /// routes is the same (compared as arrays: routes kept by this memo compare by their storage).
-    func virtualHost(host: String, port: UInt32, proxyNamespace: String, content: String, contributions: [[Route]],
-                     build: () -> VirtualHost) -> VirtualHost {
-        let key = HostKey(host: host, port: port, proxyNamespace: proxyNamespace)
-        let remembered = hosts.withLock { hosts -> VirtualHost? in
-            guard let known = hosts[key] ?? carriedHosts[key], known.content == content, known.contributions == contributions else { return nil }
-            hosts[key] = known
-            return known.virtualHost
+    /// How the route configuration of `key` was last assembled, this generation or the one before.
+    func assembly(_ key: AssemblyKey) -> RouteAssembly? {
+        assemblies.withLock { $0[key] } ?? carriedAssemblies[key]
+    }
+
+    func remember(_ assembly: RouteAssembly, as key: AssemblyKey) {
+        assemblies.withLock { $0[key] = assembly }
+    }
+
+    private let carriedProblems: [ConfigKey: (ConfigResource, [Diagnostic])]
+    private let problems = Mutex<[ConfigKey: (ConfigResource, [Diagnostic])]>([:])
+
+    /// The problems of a VirtualService without delegates (they depend on nothing else):
+    /// remembered while it keeps its content, else found by `find` and remembered.
+    func problems(of resource: ConfigResource, find: () -> [Diagnostic]) -> [Diagnostic] {
+        let remembered = problems.withLock { problems -> [Diagnostic]? in
+            guard let known = problems[resource.key] ?? carriedProblems[resource.key], known.0.hasSameContent(as: resource) else { return nil }
+            problems[resource.key] = known
+            return known.1
         }
         if let remembered { return remembered }
-        let virtualHost = build()
-        hosts.withLock { $0[key] = HostEntry(content: content, contributions: contributions, virtualHost: virtualHost) }
-        return virtualHost
+        let found = find()
+        problems.withLock { $0[resource.key] = (resource, found) }
+        return found
     }
 
     /// How many route lists the memo holds.
@@ -89,5 +97,44 @@ public final class RouteMemo: Sendable {
         let routes = build()
         entries.withLock { $0[key] = Entry(resource: resource, routes: routes) }
         return routes
+    }
+}
+
+/// How one route configuration was assembled from the VirtualServices bound to its servers, kept
+/// so that the next generation assembles it again from the VirtualServices that changed: their
+/// hosts are the only ones whose virtual hosts can differ.
+struct RouteAssembly: Sendable {
+    /// A host a VirtualService gives routes: through which gateway, which routes, and whether its
+    /// server redirects plain HTTP to HTTPS.
+    struct Binding: Sendable, Equatable {
+        var host: String
+        var gateway: String
+        var routes: [Route]
+        var redirectsToTLS: Bool
+    }
+
+    /// A host's virtual host with what it was built from: the contributing VirtualServices (and the
+    /// TLS redirect) as named in its content, and the routes each gave it.
+    struct Host: Sendable {
+        var content: String
+        var contributions: [[Route]]
+        var virtualHost: VirtualHost
+    }
+
+    var servers: [GatewayServers.Entry]
+    /// The VirtualServices visible to the proxy namespace, in Istio order, as assembled.
+    var virtualServices: [ConfigResource] = []
+    /// What each of ``virtualServices`` binds, by position.
+    var bindings: [[Binding]] = []
+    /// Per host, the positions of the VirtualServices that bind it, ascending.
+    var users: [String: [Int]] = [:]
+    var hosts: [String: Host] = [:]
+    var sortedHosts: [String] = []
+
+    /// Whether `servers` are the servers this assembly was made for (their gateways and specs).
+    func isFor(_ servers: [GatewayServers.Entry]) -> Bool {
+        self.servers.count == servers.count && zip(self.servers, servers).allSatisfy { old, new in
+            old.gateway == new.gateway && old.kind == new.kind && old.server == new.server
+        }
     }
 }

@@ -9,12 +9,14 @@ public enum Translator {
         var config = ProxyConfig()
         config.clusters = ClusterBuilder.clusters(for: proxy, in: model)
         config.endpoints = EndpointBuilder.loadAssignments(for: config.clusters, in: model, proxy: proxy)
+        var servers: GatewayServers?
         if proxy.kind == .router {
-            let servers = GatewayServers(for: proxy, in: model)
-            config.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
-            config.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model, memo: memo)
+            let served = GatewayServers(for: proxy, in: model)
+            config.listeners = ListenerBuilder.gatewayListeners(served, for: proxy, in: model)
+            config.routes = RouteBuilder.gatewayRoutes(served, for: proxy, in: model, memo: memo)
+            servers = served
         }
-        config.diagnostics = Diagnostics.problems(for: proxy, in: model)
+        config.diagnostics = Diagnostics.problems(for: proxy, in: model, servers: servers, memo: memo)
         return config
     }
 
@@ -44,12 +46,14 @@ public enum Translator {
             }.map { EndpointBuilder.loadAssignment(clusterName: $0, in: model, proxy: proxy) }
         }
         if change.routing {
+            var servers: GatewayServers?
             if proxy.kind == .router {
-                let servers = GatewayServers(for: proxy, in: model)
-                update.listeners = ListenerBuilder.gatewayListeners(servers, for: proxy, in: model)
-                update.routes = RouteBuilder.gatewayRoutes(servers, for: proxy, in: model, memo: memo)
+                let served = GatewayServers(for: proxy, in: model)
+                update.listeners = ListenerBuilder.gatewayListeners(served, for: proxy, in: model)
+                update.routes = RouteBuilder.gatewayRoutes(served, for: proxy, in: model, memo: memo)
+                servers = served
             }
-            update.routingDiagnostics = Diagnostics.routingProblems(for: proxy, in: model)
+            update.routingDiagnostics = Diagnostics.routingProblems(for: proxy, in: model, servers: servers, memo: memo)
         }
         return update
     }

@@ -324,7 +324,7 @@ public struct DeltaStream: Sendable {
             let removed = reportMissing == config.names[type] ? [] : reportMissing.filter { scope[$0] == nil }.sorted()
             guard !all.isEmpty || !removed.isEmpty else { return nil }
             return respond(type, state: &state, resources: [], block: all.isEmpty ? nil : config.blocks[type], removed: removed,
-                           version: fullVersion ?? EncodedConfig.version(ofSorted: all))
+                           version: fullVersion ?? EncodedConfig.version(of: all))
         }
         // In name order without sorting per proxy: the class's sorted list, narrowed to the scope.
         let ordered = whole ? sortedAvailable(type) : sortedAvailable(type).filter { scope[$0.name] != nil }
@@ -351,7 +351,7 @@ public struct DeltaStream: Sendable {
         if previousConfig == nil { shareKnownIfEqual(type, &state) } else { state.knownIsShared = false }
         guard !resources.isEmpty || !removed.isEmpty else { return nil }
         return respond(type, state: &state, resources: resources, removed: removed,
-                       version: fullVersion ?? EncodedConfig.version(ofSorted: ordered))
+                       version: fullVersion ?? EncodedConfig.version(of: ordered))
     }
 
     private mutating func respond(_ type: XDSType, state: inout TypeState, resources: [Envoy_Service_Discovery_V3_Resource],

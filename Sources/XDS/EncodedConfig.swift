@@ -16,6 +16,9 @@ public struct EncodedResource: Sendable, Equatable {
 
     /// ``hash`` as a string, computed once.
     public let version: String
+    /// The hash of name and content together: a set of resources' version sums these, so one
+    /// resource replaced updates it without going over the others.
+    let entryHash: UInt64
     /// The resource as a delta response carries it (name, version, resource), built once and
     /// shared by every delta stream that sends it.
     public let deltaResource: Envoy_Service_Discovery_V3_Resource
@@ -26,11 +29,24 @@ public struct EncodedResource: Sendable, Equatable {
 
     /// A resource already packed (its bytes deterministic).
     public init(name: String, any: Google_Protobuf_Any) {
-        self.name = name
-        self.any = any
         var hasher = FNV1a()
         hasher.combine(any.value)
-        self.hash = hasher.value
+        self.init(name: name, any: any, hash: hasher.value)
+    }
+
+    /// A resource already packed whose content hash is known: a function of exactly what decides
+    /// its bytes (a whole route configuration hashes its parts' hashes, not its megabyte).
+    init(name: String, any: Google_Protobuf_Any, hash: UInt64) {
+        self.name = name
+        self.any = any
+        self.hash = hash
+        var named = FNV1a()
+        named.combine(name)
+        // Mixed (SplitMix64's finalizer) so that sums of entries do not cancel out.
+        var mixed = named.value ^ (hash &* 0x9E37_79B9_7F4A_7C15)
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        entryHash = mixed ^ (mixed >> 31)
         version = String(hash, radix: 16)
         var wrapped = Envoy_Service_Discovery_V3_Resource()
         wrapped.name = name
@@ -98,7 +114,9 @@ public struct EncodedConfig: Sendable {
     /// sent the whole type.
     public func sorted(_ type: XDSType) -> [EncodedResource] { blocks[type]?.resources ?? [] }
     public private(set) var blocks: [XDSType: EncodedBlock] = [:]
+    /// Per type, the version of every resource together (``version(of:)``), and the sum it is made of.
     public private(set) var fullVersion: [XDSType: String] = [:]
+    private var versionSums: [XDSType: UInt64] = [:]
     /// Per type, the names of every resource: a proxy subscribing to exactly these shares this
     /// set's storage instead of holding its own copy of thousands of names.
     public private(set) var names: [XDSType: Set<String>] = [:]
@@ -175,7 +193,7 @@ public struct EncodedConfig: Sendable {
     /// full summary.
     private mutating func summarize(_ type: XDSType, replacing changed: [EncodedResource]) {
         guard !changed.isEmpty else { return }
-        guard var list = blocks[type]?.resources, var versionMap = versions.removeValue(forKey: type) else {
+        guard var list = blocks[type]?.resources, var sum = versionSums[type], var versionMap = versions.removeValue(forKey: type) else {
             return summarize(type)
         }
         for resource in changed {
@@ -186,10 +204,12 @@ public struct EncodedConfig: Sendable {
                 if list[mid].name < resource.name { low = mid + 1 } else { high = mid }
             }
             guard low < list.count, list[low].name == resource.name else { return summarize(type) }
+            sum = sum &- list[low].entryHash &+ resource.entryHash
             list[low] = resource
             versionMap[resource.name] = resource.version
         }
-        fullVersion[type] = Self.version(ofSorted: list)
+        versionSums[type] = sum
+        fullVersion[type] = String(sum, radix: 16)
         blocks[type] = EncodedBlock(list)
         versions[type] = versionMap
     }
@@ -197,7 +217,9 @@ public struct EncodedConfig: Sendable {
     private mutating func summarize(_ type: XDSType) {
         let list = (byType[type] ?? [:]).values.sorted { $0.name < $1.name }
         blocks[type] = EncodedBlock(list)
-        fullVersion[type] = Self.version(ofSorted: list)
+        let sum = Self.versionSum(list)
+        versionSums[type] = sum
+        fullVersion[type] = String(sum, radix: 16)
         names[type] = Set(list.map(\.name))
         ordinals[type] = Dictionary(list.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         versions[type] = Dictionary(list.map { ($0.name, $0.version) }, uniquingKeysWith: { first, _ in first })
@@ -216,33 +238,43 @@ public struct EncodedConfig: Sendable {
         var hosts: [EncodedResource] = []
         var cache: [String: EncodedVirtualHost] = [:]
         for configuration in routes {
-            let split = RouteBuilder.virtualHostDiscovery(configuration)
-            discovered.append(EncodedResource(name: configuration.name, message: split.routeConfiguration))
+            let shell = EncodedResource(name: configuration.name, message: RouteBuilder.discoveredRouteConfiguration(configuration))
+            discovered.append(shell)
             var inline: [Data] = []
-            for (host, original) in zip(split.virtualHosts, configuration.virtualHosts) {
+            inline.reserveCapacity(configuration.virtualHosts.count)
+            // The whole configuration's bytes follow from its shell's and its virtual hosts'.
+            var parts: [UInt64] = [shell.hash]
+            parts.reserveCapacity(configuration.virtualHosts.count + 1)
+            for original in configuration.virtualHosts {
+                let name = Names.discoveredVirtualHost(routeConfiguration: configuration.name, virtualHost: original.name)
                 let encoded: EncodedVirtualHost
-                if let known = previous[host.name], known.message == host {
+                // A virtual host kept by translation shares its storage with the one before: equal at once.
+                if let known = previous[name], known.original == original {
                     encoded = known
                 } else {
-                    let resource = EncodedResource(name: host.name, message: host)
-                    encoded = EncodedVirtualHost(message: host, resource: resource,
+                    let resource = EncodedResource(name: name, message: RouteBuilder.discoveredVirtualHost(original, of: configuration))
+                    encoded = EncodedVirtualHost(original: original, resource: resource,
                                                  inline: WireFormat.replacingLeadingString(in: resource.any.value, with: original.name))
                 }
-                cache[host.name] = encoded
+                cache[name] = encoded
                 hosts.append(encoded.resource)
                 inline.append(encoded.inline)
+                parts.append(encoded.resource.hash)
             }
             var any = Google_Protobuf_Any()
             any.typeURL = Packing.typeURL(of: configuration)
             any.value = WireFormat.routeConfiguration(configuration, virtualHosts: inline)
-            whole.append(EncodedResource(name: configuration.name, any: any))
+            var hasher = FNV1a()
+            parts.withUnsafeBytes { hasher.combine($0) }
+            whole.append(EncodedResource(name: configuration.name, any: any, hash: hasher.value))
         }
         return (index(whole), index(discovered), index(hosts), cache)
     }
 
     /// A VHDS virtual host with its encoding, kept to reuse the bytes while it does not change.
     struct EncodedVirtualHost: Sendable {
-        var message: Envoy_Config_Route_V3_VirtualHost
+        /// The virtual host as the route configuration holds it (under its own name).
+        var original: Envoy_Config_Route_V3_VirtualHost
         var resource: EncodedResource
         /// The bytes as the whole route configuration inlines it (under its own name; the VHDS
         /// resource's name is `<route configuration>/<name>`, so one name implies the other).
@@ -280,18 +312,14 @@ public struct EncodedConfig: Sendable {
         return true
     }
 
-    /// A version string for a set of resources: stable for the same content.
+    /// A version string for a set of resources: stable for the same content, in any order.
     public static func version(of resources: [EncodedResource]) -> String {
-        version(ofSorted: resources.sorted(by: { $0.name < $1.name }))
+        String(versionSum(resources), radix: 16)
     }
 
-    static func version(ofSorted resources: [EncodedResource]) -> String {
-        var hasher = FNV1a()
-        for resource in resources {
-            hasher.combine(resource.name)
-            hasher.combine(resource.version)
-        }
-        return String(hasher.value, radix: 16)
+    /// The sum of the resources' name-and-content hashes: what ``version(of:)`` writes out.
+    static func versionSum(_ resources: [EncodedResource]) -> UInt64 {
+        resources.reduce(0) { $0 &+ $1.entryHash }
     }
 }
 

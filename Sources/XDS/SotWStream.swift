@@ -136,10 +136,10 @@ public struct SotWStream: Sendable {
         // sorted, versioned and encoded once per proxy class.
         if state.wildcard || type == .endpoint {
             let list = config.sorted(type)
-            return (list, config.fullVersion[type] ?? EncodedConfig.version(ofSorted: list), config.blocks[type])
+            return (list, config.fullVersion[type] ?? EncodedConfig.version(of: list), config.blocks[type])
         }
         let list = state.names.compactMap { all[$0] ?? config.resource(type, named: $0) }.sorted { $0.name < $1.name }
-        return (list, EncodedConfig.version(ofSorted: list), nil)
+        return (list, EncodedConfig.version(of: list), nil)
     }
 
     /// - Parameter onlyChanged: send only resources whose content differs from the last response

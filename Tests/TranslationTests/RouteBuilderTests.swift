@@ -346,43 +346,123 @@ func reviewsHTTP(_ rules: String) -> String {
         #expect(Translator.config(for: router, in: after, memo: third).routes != Translator.config(for: router, in: before).routes)
     }
 
-    @Test func aVirtualHostIsBuiltAgainOnlyWhenWhatItIsBuiltFromChanged() throws {
-        let before = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "a")].joined(separator: "\n---\n"))
-        let after = model([gatewayYAML, virtualService("books", header: "a"), virtualService("games", header: "b")].joined(separator: "\n---\n"))
-        let first = RouteMemo()
-        _ = Translator.config(for: router, in: before, memo: first)
-        // Through a carried memo, the hosts whose VirtualServices kept their content keep their
-        // virtual host; the edited one's is built again.
-        let second = RouteMemo(carrying: first)
-        let routes = RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: after), for: router, in: after, memo: second)
-        let scope = (port: UInt32(8080), namespace: router.namespace)
-        var built: [String] = []
-        for virtualHost in routes.flatMap(\.virtualHosts) {
-            let host = virtualHost.domains[0]
-            let content = "shop/\(host.split(separator: ".")[0])@istio-system/gw"
-            let contributions = [virtualHost.routes]
-            let again = second.virtualHost(host: host, port: scope.port, proxyNamespace: scope.namespace, content: content,
-                                           contributions: contributions) {
-                built.append(host)
-                return virtualHost
-            }
-            #expect(again == virtualHost)
+    /// A VirtualService (YAML) binding `hosts` on the gateway, with one header rule.
+    func bound(_ name: String, hosts: [String], header: String = "a", gateways: String = "[istio-system/gw]", labels: String = "{}") -> String {
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: \(name), namespace: shop, labels: \(labels)}
+        spec:
+          hosts: [\(hosts.joined(separator: ", "))]
+          gateways: \(gateways)
+          http:
+          - match: [{headers: {x-team: {exact: \(header)}}}]
+            route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v1}}]
+        """
+    }
+
+    /// Translates each world through the memo carried from the world before, and returns the hosts
+    /// whose virtual hosts each step built.
+    func builtHosts(_ worlds: [[String]]) -> [Set<String>] {
+        var memo: RouteMemo?
+        return worlds.map { documents in
+            let next = RouteMemo(carrying: memo)
+            _ = Translator.config(for: router, in: model(documents.joined(separator: "\n---\n")), memo: next)
+            memo = next
+            return Set(next.builtHosts.withLock { $0 })
         }
-        #expect(built.isEmpty, "this generation's hosts are remembered as built")
-        let games = try #require(RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: after), for: router, in: after).first?
-            .virtualHosts.first { $0.domains == ["games.example.com"] })
-        let oldGames = try #require(RouteBuilder.gatewayRoutes(GatewayServers(for: router, in: before), for: router, in: before).first?
-            .virtualHosts.first { $0.domains == ["games.example.com"] })
-        // The same content with other routes, or other content with the same routes: built again.
-        for (content, routes) in [("shop/games@istio-system/gw", games.routes), ("shop/games@istio-system/gw;tls", oldGames.routes)] {
-            let third = RouteMemo(carrying: first)
-            var rebuilt = false
-            _ = third.virtualHost(host: "games.example.com", port: 8080, proxyNamespace: router.namespace, content: content,
-                                  contributions: [routes]) {
-                rebuilt = true
-                return VirtualHost()
-            }
-            #expect(rebuilt, "\(content)")
+    }
+
+    @Test func aVirtualHostIsBuiltAgainOnlyWhenWhatItIsBuiltFromChanged() {
+        let books = bound("books", hosts: ["books.example.com"]), games = bound("games", hosts: ["games.example.com"])
+        let built = builtHosts([
+            [gatewayYAML, books, games],
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], header: "b")],
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], header: "b")],
+            // A label is content, but not in the routes: the virtual host stays.
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], header: "b", labels: "{team: fun}")],
+            // A VirtualService added: only its host is built; the others are kept.
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], header: "b"), bound("music", hosts: ["music.example.com"])],
+            // One binding a host another binds too: that host's virtual host merges both; its own
+            // host keeps equal routes.
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com", "books.example.com"], header: "b"), bound("music", hosts: ["music.example.com"])],
+        ])
+        #expect(built == [["books.example.com", "games.example.com"], ["games.example.com"], [], [], ["music.example.com"],
+                          ["books.example.com"]], "games.example.com's routes stay equal when games binds another host")
+    }
+
+    @Test func routesAndProblemsThroughACarriedMemoEqualAFreshTranslationAfterEveryKindOfChange() {
+        let gatewayWithRedirect = gatewayYAML.replacingOccurrences(of: "hosts: [\"*.example.com\"]",
+                                                                   with: "hosts: [\"*.example.com\"]\n    tls: {httpsRedirect: true}")
+        #expect(gatewayWithRedirect != gatewayYAML)
+        let root = """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: root, namespace: shop}
+        spec:
+          hosts: [root.example.com, books.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{uri: {prefix: /d}}]
+            delegate: {name: child, namespace: shop}
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v1}}]
+        """
+        func child(_ subset: String) -> String {
+            """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: child, namespace: shop}
+            spec:
+              http:
+              - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: \(subset)}}]
+            """
+        }
+        func broken(weight: Int) -> String {
+            """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: broken, namespace: shop}
+            spec:
+              hosts: [broken.example.com]
+              gateways: [istio-system/gw]
+              http:
+              - route:
+                - {destination: {host: reviews.shop.svc.cluster.local, subset: v1}, weight: \(weight)}
+                - {destination: {host: reviews.shop.svc.cluster.local, subset: v2}, weight: 0}
+            """
+        }
+        let books = bound("books", hosts: ["books.example.com"]), games = bound("games", hosts: ["games.example.com"])
+        let worlds: [[String]] = [
+            [gatewayYAML, books, games],
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], header: "b")],
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com", "arcade.example.com"], header: "b")],
+            [gatewayYAML, bound("games", hosts: ["games.example.com", "arcade.example.com", "books.example.com"])],
+            [gatewayYAML, bound("books", hosts: ["books.example.com"], header: "c"), games, bound("late", hosts: ["\"*.example.com\""])],
+            [gatewayYAML, books, bound("games", hosts: ["games.example.com"], gateways: "[]")],
+            [gatewayWithRedirect, books, games],
+            [gatewayYAML, books, games, root, child("v1")],
+            [gatewayYAML, books, games, root, child("v2")],
+            [gatewayYAML, books, games, root, child("v2"), bound("games2", hosts: ["games.example.com"], header: "z")],
+            [gatewayYAML],
+            [gatewayYAML, books],
+            [gatewayYAML, bound("books", hosts: ["books.example.com"], header: "q"), broken(weight: 0)],
+            [gatewayYAML, books, broken(weight: 0)],
+            [gatewayYAML, books, broken(weight: 100)],
+        ]
+        var memo: RouteMemo?
+        var previous: [RouteConfiguration] = []
+        for (step, documents) in worlds.enumerated() {
+            let world = model(documents.joined(separator: "\n---\n"))
+            let next = RouteMemo(carrying: memo)
+            let translated = Translator.config(for: router, in: world, memo: next), fresh = Translator.config(for: router, in: world)
+            let assembled = translated.routes
+            #expect(assembled == fresh.routes, "step \(step)")
+            #expect(translated.diagnostics == fresh.diagnostics, "step \(step)")
+            #expect(fresh.diagnostics.contains { $0.resource.name == "broken" } == [12, 13].contains(step), "step \(step)")
+            #expect(assembled != previous, "step \(step) changes the routes")
+            previous = assembled
+            memo = next
         }
     }
 }
