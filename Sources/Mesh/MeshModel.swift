@@ -295,6 +295,12 @@ public struct MeshModel: Sendable {
     /// ones of the namespace first, then those exported to it by name, then public ones; each group
     /// in creation order.
     public func virtualServices(visibleTo namespace: String) -> [ConfigResource] {
+        // Every one public (the common case): the list as it is, its storage shared.
+        let allPublic = virtualServices.allSatisfy { resource in
+            guard case .virtualService(let service) = resource.spec else { return false }
+            return service.exportTo.isEmpty || service.exportTo.contains("*")
+        }
+        if allPublic { return virtualServices }
         var groups: [[ConfigResource]] = [[], [], []]
         for resource in virtualServices {
             guard case .virtualService(let service) = resource.spec,

@@ -129,22 +129,30 @@ public enum Diagnostics {
 
     /// HTTP rules that cannot become routes, or lose something on the way.
     static func virtualServiceProblems(in model: MeshModel, memo: RouteMemo? = nil) -> [Diagnostic] {
-        var found: [Diagnostic] = []
-        for resource in model.virtualServices {
-            guard case .virtualService(let service) = resource.spec else { continue }
-            let find = {
-                service.http.enumerated().flatMap { index, rule in
-                    ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
-                }
+        let virtualServices = model.virtualServices
+        // Those found before, when the VirtualServices are the same ones in the same order.
+        let known = memo?.virtualServiceProblems.flatMap { known in
+            known.virtualServices.count == virtualServices.count
+                && zip(known.virtualServices, virtualServices).allSatisfy({ $0.key == $1.key }) ? known : nil
+        }
+        var problems: [[Diagnostic]] = []
+        problems.reserveCapacity(virtualServices.count)
+        for (position, resource) in virtualServices.enumerated() {
+            guard case .virtualService(let service) = resource.spec else {
+                problems.append([])
+                continue
             }
             // A delegating rule's problem depends on the other VirtualServices.
-            if let memo, !service.http.contains(where: \.hasDelegate) {
-                found += memo.problems(of: resource, find: find)
-            } else {
-                found += find()
+            if let known, !service.http.contains(where: \.hasDelegate), known.virtualServices[position].hasSameContent(as: resource) {
+                problems.append(known.problems[position])
+                continue
             }
+            problems.append(service.http.enumerated().flatMap { index, rule in
+                ruleProblems(rule, field: "spec.http[\(index)]", resource: resource, in: model)
+            })
         }
-        return found
+        memo?.virtualServiceProblems = RouteMemo.Problems(virtualServices: virtualServices, problems: problems)
+        return problems.flatMap { $0 }
     }
 
     static func ruleProblems(_ rule: Istio_Networking_V1alpha3_HTTPRoute, field: @autoclosure () -> String, resource: ConfigResource,

@@ -105,7 +105,7 @@ public enum RouteBuilder {
         for host in touched {
             guard let users = assembly.users[host], !users.isEmpty else {
                 assembly.users[host] = nil
-                if assembly.hosts.removeValue(forKey: host) != nil { hostsChanged = true }
+                if assembly.setHost(host, nil) { hostsChanged = true }
                 continue
             }
             let contributing = users.map { position in
@@ -119,8 +119,9 @@ public enum RouteBuilder {
                 + (redirectsToTLS ? ";tls" : "")
             let contributions = contributing.map(\.binding.routes)
             // A virtual host is its host, port, content and routes: one built from equal ones is the same.
-            if let known = assembly.hosts[host] ?? reusable[host], known.content == content, known.contributions == contributions {
-                assembly.hosts[host] = known
+            if let known = assembly.hosts[host], known.content == content, known.contributions == contributions { continue }
+            if let known = reusable[host], known.content == content, known.contributions == contributions {
+                if assembly.setHost(host, known) { hostsChanged = true }
                 continue
             }
             var virtualHost = VirtualHost()
@@ -129,7 +130,7 @@ public enum RouteBuilder {
             virtualHost.routes = sortCatchAllLast(contributions.flatMap { $0 })
             virtualHost.includeRequestAttemptCount = true
             if redirectsToTLS { virtualHost.requireTls = .all }
-            if assembly.hosts.updateValue(RouteAssembly.Host(content: content, contributions: contributions, virtualHost: virtualHost), forKey: host) == nil {
+            if assembly.setHost(host, RouteAssembly.Host(content: content, contributions: contributions, virtualHost: virtualHost)) {
                 hostsChanged = true
             }
             scope.memo?.builtHosts.withLock { $0.append(host) }
@@ -143,7 +144,8 @@ public enum RouteBuilder {
         configuration.ignorePortInHostMatching = true
         configuration.maxDirectResponseBodySizeBytes = Google_Protobuf_UInt32Value(1_048_576)
         let built = assembly.sortedHosts.map { assembly.hosts[$0]! }
-        configuration.virtualHosts = collapsingIdenticalRoutes(contents: built.map(\.content), built.map(\.virtualHost))
+        configuration.virtualHosts = assembly.sharedContents == 0 ? built.map(\.virtualHost)
+            : collapsingIdenticalRoutes(contents: built.map(\.content), built.map(\.virtualHost))
         if configuration.virtualHosts.isEmpty {
             var blackhole = VirtualHost()
             blackhole.name = Names.virtualHost(host: "blackhole", port: port)

@@ -52,7 +52,7 @@ public final class RouteMemo: Sendable {
     public init(carrying previous: RouteMemo? = nil) {
         carried = previous?.entries.withLock { $0 } ?? [:]
         carriedAssemblies = previous?.assemblies.withLock { $0 } ?? [:]
-        carriedProblems = previous?.problems.withLock { $0 } ?? [:]
+        carriedProblems = previous?.virtualServiceProblems
     }
 
     /// How the route configuration of `key` was last assembled, this generation or the one before.
@@ -64,21 +64,19 @@ public final class RouteMemo: Sendable {
         assemblies.withLock { $0[key] = assembly }
     }
 
-    private let carriedProblems: [ConfigKey: (ConfigResource, [Diagnostic])]
-    private let problems = Mutex<[ConfigKey: (ConfigResource, [Diagnostic])]>([:])
+    /// The VirtualServices of the model, in its order, and the problems found in each.
+    struct Problems: Sendable {
+        var virtualServices: [ConfigResource]
+        var problems: [[Diagnostic]]
+    }
 
-    /// The problems of a VirtualService without delegates (they depend on nothing else):
-    /// remembered while it keeps its content, else found by `find` and remembered.
-    func problems(of resource: ConfigResource, find: () -> [Diagnostic]) -> [Diagnostic] {
-        let remembered = problems.withLock { problems -> [Diagnostic]? in
-            guard let known = problems[resource.key] ?? carriedProblems[resource.key], known.0.hasSameContent(as: resource) else { return nil }
-            problems[resource.key] = known
-            return known.1
-        }
-        if let remembered { return remembered }
-        let found = find()
-        problems.withLock { $0[resource.key] = (resource, found) }
-        return found
+    private let carriedProblems: Problems?
+    private let problems = Mutex<Problems?>(nil)
+
+    /// The problems found in the model's VirtualServices, this generation or the one before.
+    var virtualServiceProblems: Problems? {
+        get { problems.withLock { $0 } ?? carriedProblems }
+        set { problems.withLock { $0 = newValue } }
     }
 
     /// How many route lists the memo holds.
@@ -121,6 +119,10 @@ struct RouteAssembly: Sendable {
         var virtualHost: VirtualHost
     }
 
+    init(servers: [GatewayServers.Entry]) {
+        self.servers = servers
+    }
+
     var servers: [GatewayServers.Entry]
     /// The VirtualServices visible to the proxy namespace, in Istio order, as assembled.
     var virtualServices: [ConfigResource] = []
@@ -128,8 +130,26 @@ struct RouteAssembly: Sendable {
     var bindings: [[Binding]] = []
     /// Per host, the positions of the VirtualServices that bind it, ascending.
     var users: [String: [Int]] = [:]
-    var hosts: [String: Host] = [:]
+    private(set) var hosts: [String: Host] = [:]
     var sortedHosts: [String] = []
+    /// How many hosts have each content, and how many contents more than one host has: with
+    /// none, no two virtual hosts collapse into one.
+    private var contentCounts: [String: Int] = [:]
+    private(set) var sharedContents = 0
+
+    /// Sets (or, with nil, removes) a host's virtual host; true when the set of hosts changed.
+    mutating func setHost(_ host: String, _ entry: Host?) -> Bool {
+        let old = entry.map { hosts.updateValue($0, forKey: host) } ?? hosts.removeValue(forKey: host)
+        if let old { count(old.content, -1) }
+        if let entry { count(entry.content, 1) }
+        return (old == nil) != (entry == nil)
+    }
+
+    private mutating func count(_ content: String, _ delta: Int) {
+        let before = contentCounts[content] ?? 0, after = before + delta
+        if before < 2, after >= 2 { sharedContents += 1 } else if before >= 2, after < 2 { sharedContents -= 1 }
+        contentCounts[content] = after == 0 ? nil : after
+    }
 
     /// Whether `servers` are the servers this assembly was made for (their gateways and specs).
     func isFor(_ servers: [GatewayServers.Entry]) -> Bool {

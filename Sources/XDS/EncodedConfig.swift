@@ -140,14 +140,14 @@ public struct EncodedConfig: Sendable {
     public init(_ config: ProxyConfig) {
         inboundMutualTLS = config.inboundMutualTLS
         let routes = Self.encodeRoutes(config.routes)
-        discoveredRoutes = routes.routes
+        discoveredRoutes = Self.index(routes.discovered)
         virtualHostCache = routes.cache
         resources = [
             .cluster: Self.index(config.clusters.map { EncodedResource(name: $0.name, message: $0) }),
             .endpoint: Self.index(config.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }),
             .listener: Self.index(config.listeners.map { EncodedResource(name: $0.name, message: $0) }),
-            .route: routes.whole,
-            .virtualHost: routes.virtualHosts,
+            .route: Self.index(routes.whole),
+            .virtualHost: Self.index(routes.hosts),
         ]
     }
 
@@ -158,17 +158,18 @@ public struct EncodedConfig: Sendable {
     public func applying(_ update: Translator.Update) -> EncodedConfig {
         var next = self
         var changed: [XDSType: [String]] = [:]
-        func replace(_ type: XDSType, with resources: [EncodedResource], all: Bool) {
+        func replace(_ type: XDSType, with resources: [EncodedResource], all: Bool, removing gone: [String] = []) {
             var byName = all ? [:] : next.byType[type] ?? [:]
             for resource in resources { byName[resource.name] = resource }
+            for name in gone { byName.removeValue(forKey: name) }
             let before = byType[type] ?? [:]
             let changedResources = resources.filter { before[$0.name]?.hash != $0.hash }
             changed[type] = changedResources.map(\.name)
             next.byType[type] = byName
             // The same names as before (a VirtualService edit re-sends every virtual host, one of
             // them changed): the summaries are updated in place, not rebuilt.
-            let sameNames = byName.count == before.count && changedResources.allSatisfy { before[$0.name] != nil }
-            if all, !sameNames { next.summarize(type) } else { next.summarize(type, replacing: changedResources) }
+            let sameNames = gone.isEmpty && byName.count == before.count && changedResources.allSatisfy { before[$0.name] != nil }
+            if sameNames { next.summarize(type, replacing: changedResources) } else { next.summarize(type) }
         }
         if !update.endpoints.isEmpty {
             replace(.endpoint, with: update.endpoints.map { EncodedResource(name: $0.clusterName, message: $0) }, all: false)
@@ -178,10 +179,11 @@ public struct EncodedConfig: Sendable {
         }
         if let routes = update.routes {
             let encoded = Self.encodeRoutes(routes, previous: virtualHostCache)
-            replace(.route, with: Array(encoded.whole.values), all: true)
-            next.discoveredRoutes = encoded.routes
+            replace(.route, with: encoded.whole, all: true)
+            next.discoveredRoutes = Self.index(encoded.discovered)
             next.virtualHostCache = encoded.cache
-            replace(.virtualHost, with: Array(encoded.virtualHosts.values), all: true)
+            // Only the virtual hosts encoded anew and those gone: the others are the same resources.
+            replace(.virtualHost, with: encoded.freshHosts, all: false, removing: encoded.goneHosts)
         }
         next.id = Self.nextID()
         next.ancestry = ancestry(deriving: changed)
@@ -230,16 +232,13 @@ public struct EncodedConfig: Sendable {
     /// without virtual hosts, and the virtual hosts as resources of their own). A virtual host equal
     /// to one in `previous` (by VHDS name) keeps its bytes: a VirtualService edit serializes the
     /// hosts it changed, not the whole configuration.
-    static func encodeRoutes(_ routes: [RouteConfiguration], previous: [String: EncodedVirtualHost] = [:])
-        -> (whole: [String: EncodedResource], routes: [String: EncodedResource], virtualHosts: [String: EncodedResource],
-            cache: [String: EncodedVirtualHost]) {
-        var whole: [EncodedResource] = []
-        var discovered: [EncodedResource] = []
-        var hosts: [EncodedResource] = []
-        var cache: [String: EncodedVirtualHost] = [:]
+    static func encodeRoutes(_ routes: [RouteConfiguration], previous: [String: EncodedVirtualHost] = [:]) -> EncodedRoutes {
+        var result = EncodedRoutes(cache: previous)
+        // Virtual hosts of `previous` found again (kept or replaced): when all are, none is gone.
+        var foundAgain = 0
         for configuration in routes {
             let shell = EncodedResource(name: configuration.name, message: RouteBuilder.discoveredRouteConfiguration(configuration))
-            discovered.append(shell)
+            result.discovered.append(shell)
             var inline: [Data] = []
             inline.reserveCapacity(configuration.virtualHosts.count)
             // The whole configuration's bytes follow from its shell's and its virtual hosts'.
@@ -248,16 +247,19 @@ public struct EncodedConfig: Sendable {
             for original in configuration.virtualHosts {
                 let name = Names.discoveredVirtualHost(routeConfiguration: configuration.name, virtualHost: original.name)
                 let encoded: EncodedVirtualHost
+                let known = previous[name]
+                if known != nil { foundAgain += 1 }
                 // A virtual host kept by translation shares its storage with the one before: equal at once.
-                if let known = previous[name], known.original == original {
+                if let known, known.original == original {
                     encoded = known
                 } else {
                     let resource = EncodedResource(name: name, message: RouteBuilder.discoveredVirtualHost(original, of: configuration))
                     encoded = EncodedVirtualHost(original: original, resource: resource,
                                                  inline: WireFormat.replacingLeadingString(in: resource.any.value, with: original.name))
+                    result.cache[name] = encoded
+                    result.freshHosts.append(resource)
                 }
-                cache[name] = encoded
-                hosts.append(encoded.resource)
+                result.hosts.append(encoded.resource)
                 inline.append(encoded.inline)
                 parts.append(encoded.resource.hash)
             }
@@ -266,9 +268,29 @@ public struct EncodedConfig: Sendable {
             any.value = WireFormat.routeConfiguration(configuration, virtualHosts: inline)
             var hasher = FNV1a()
             parts.withUnsafeBytes { hasher.combine($0) }
-            whole.append(EncodedResource(name: configuration.name, any: any, hash: hasher.value))
+            result.whole.append(EncodedResource(name: configuration.name, any: any, hash: hasher.value))
         }
-        return (index(whole), index(discovered), index(hosts), cache)
+        if foundAgain < previous.count {
+            let present = Set(result.hosts.map(\.name))
+            result.goneHosts = previous.keys.filter { !present.contains($0) }
+            for name in result.goneHosts { result.cache.removeValue(forKey: name) }
+        }
+        return result
+    }
+
+    /// ``encodeRoutes(_:previous:)``'s result.
+    struct EncodedRoutes {
+        /// The route configurations with their virtual hosts inline.
+        var whole: [EncodedResource] = []
+        /// The route configurations as VHDS serves them, and their virtual hosts, in order.
+        var discovered: [EncodedResource] = []
+        var hosts: [EncodedResource] = []
+        /// The virtual hosts encoded anew (not in `previous` as they are), and the names of those
+        /// of `previous` that are gone.
+        var freshHosts: [EncodedResource] = []
+        var goneHosts: [String] = []
+        /// Every virtual host by VHDS name, for the next encoding to reuse.
+        var cache: [String: EncodedVirtualHost]
     }
 
     /// A VHDS virtual host with its encoding, kept to reuse the bytes while it does not change.

@@ -152,6 +152,9 @@ private let proxies = [
           - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
         """
         expectBroughtForwardEqualsFresh(from: mesh() + ratings, to: mesh(canaryHeader: "always") + ratings)
+        // A VirtualService removed takes its virtual host along; added again, brings it back.
+        expectBroughtForwardEqualsFresh(through: [mesh() + ratings, mesh(canaryHeader: "always"), mesh(canaryHeader: "always") + ratings,
+                                                  mesh() + ratings])
         let old = ConfigGeneration(snapshot: snapshot(mesh() + ratings))
         let before = old.config(for: proxies[0])
         let after = ConfigGeneration(snapshot: snapshot(mesh(canaryHeader: "always") + ratings, after: snapshot(mesh() + ratings)),
