@@ -79,16 +79,12 @@ public enum MCPEnvelope {
         // whether the response before lacked that envelope.
         var delivered: [(resource: ConfigResource, bytes: Data?, fresh: Bool)] = []
         delivered.reserveCapacity(anys.count)
-        // Envelopes of the response before found in this one.
-        var found = 0
-        var seen = Set<Data>(minimumCapacity: anys.count)
         for (index, any) in anys.enumerated() {
             guard any.typeURL == resourceTypeURL else {
                 throw EnvelopeError(index: index, reason: "type URL '\(any.typeURL)' is not \(resourceTypeURL)")
             }
             if let known = cache[any.value] {
                 delivered.append((known, any.value, false))
-                if seen.insert(any.value).inserted { found += 1 }
                 continue
             }
             let envelope: Istio_Mcp_V1alpha1_Resource
@@ -103,14 +99,15 @@ public enum MCPEnvelope {
             delivered += decoded.resources.map { ($0, bytes, true) }
         }
         // Each name's last envelope applies, as a whole-set replace would keep it.
-        var last: [String: Int] = [:]
+        var last: [ConfigKey: Int] = [:]
         last.reserveCapacity(delivered.count)
-        for (index, item) in delivered.enumerated() { last[item.resource.key.resourceName] = index }
+        for (index, item) in delivered.enumerated() { last[item.resource.key] = index }
+        let repeats = last.count < delivered.count
         var next: [Data: ConfigResource] = [:]
-        next.reserveCapacity(delivered.count)
+        next.reserveCapacity(last.count)
         result.resources.reserveCapacity(last.count)
         for (index, item) in delivered.enumerated() {
-            guard last[item.resource.key.resourceName] == index else {
+            if repeats, last[item.resource.key] != index {
                 result.errors.append(ConfigDecodingError(location: location, resource: "\(item.resource.key)", field: "metadata.name",
                                                          reason: "delivered more than once in one response; the last one applies"))
                 continue
@@ -120,8 +117,8 @@ public enum MCPEnvelope {
             if let bytes = item.bytes { next[bytes] = item.resource }
         }
         // Every envelope of the response before found again: nothing gone, no need to look.
-        if found < cache.count {
-            result.removed = cache.compactMap { _, resource in last[resource.key.resourceName] == nil ? resource.key.resourceName : nil }
+        if next.count - result.fresh.count < cache.count {
+            result.removed = cache.values.compactMap { last[$0.key] == nil ? $0.key.resourceName : nil }
         }
         cache = next
         return result
