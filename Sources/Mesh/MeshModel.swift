@@ -85,7 +85,9 @@ public struct MeshModel: Sendable {
             }
         }
         gateways = unchanged(.gateway)?.gateways ?? snapshot.resources(.gateway)
-        virtualServices = unchanged(.virtualService)?.virtualServices ?? Self.istioOrder(snapshot[.virtualService].resources.values)
+        virtualServices = unchanged(.virtualService)?.virtualServices
+            ?? previous.flatMap { Self.inSameOrder($0.virtualServices, snapshot[.virtualService].resources) }
+            ?? Self.istioOrder(snapshot[.virtualService].resources.values)
         if let same = unchanged(.destinationRule) {
             destinationRulesByNamespace = same.destinationRulesByNamespace
         } else {
@@ -175,6 +177,20 @@ public struct MeshModel: Sendable {
     func sameCollection(_ kind: ConfigKind, as revision: UInt64?) -> Bool {
         guard let revision, revision != 0 else { return false }
         return collectionRevisions[kind] == revision
+    }
+
+    /// `resources` in the order of `ordered` when they are the same resources by name with the same
+    /// creation times (only content changed, as when a VirtualService is edited): Istio's order
+    /// without sorting. Nil when a resource was added, removed or recreated.
+    static func inSameOrder(_ ordered: [ConfigResource], _ resources: [String: ConfigResource]) -> [ConfigResource]? {
+        guard ordered.count == resources.count else { return nil }
+        var result: [ConfigResource] = []
+        result.reserveCapacity(ordered.count)
+        for before in ordered {
+            guard let now = resources[before.key.resourceName], now.createTime == before.createTime else { return nil }
+            result.append(now)
+        }
+        return result
     }
 
     /// Creation time, then name, then namespace (what Istio sorts config by). Sorts positions, not

@@ -437,4 +437,42 @@ private let proxies = [
         let duplicate = MeshModel(snapshot: snapshot(steps[5].0))
         #expect(duplicate.services["a.example.com"]?.source.name == "f")
     }
+
+    @Test func virtualServicesKeepIstiosOrderWhenTheModelBeforeGivesIt() {
+        /// VirtualServices (name, created, header) on the gateway.
+        func services(_ list: [(String, String, String)]) -> String {
+            list.map { name, created, header in
+                """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: \(name), namespace: shop, creationTimestamp: "\(created)"}
+                spec:
+                  hosts: [\(name).example.com]
+                  gateways: [istio-system/gw]
+                  http:
+                  - match: [{headers: {x-a: {exact: \(header)}}}]
+                    route: [{destination: {host: reviews.shop.svc.cluster.local}}]
+                """
+            }.joined(separator: "\n---\n")
+        }
+        let (t0, t1, t2, t3) = ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")
+        let steps = [
+            services([("a", t1, "x"), ("b", t0, "x"), ("c", t2, "x")]),
+            services([("a", t1, "y"), ("b", t0, "x"), ("c", t2, "x")]),      // a edited: the order before holds
+            services([("a", t3, "w"), ("b", t0, "x"), ("c", t2, "x")]),      // a recreated: sorted again
+            services([("a", t3, "w"), ("b", t0, "x"), ("c", t2, "x"), ("d", t0, "x")]),
+            services([("b", t0, "x"), ("c", t2, "z"), ("d", t0, "x")]),
+        ]
+        var previousSnapshot = snapshot(steps[0])
+        var previous = MeshModel(snapshot: previousSnapshot)
+        #expect(previous.virtualServices.map(\.key.name) == ["b", "a", "c"])
+        for (index, yaml) in steps.enumerated().dropFirst() {
+            let next = snapshot(yaml, after: previousSnapshot)
+            let updated = MeshModel(snapshot: next, previous: previous), fresh = MeshModel(snapshot: next)
+            #expect(updated.virtualServices.map(\.key) == fresh.virtualServices.map(\.key), "step \(index)")
+            #expect(zip(updated.virtualServices, fresh.virtualServices).allSatisfy { $0.hasSameContent(as: $1) }, "step \(index)")
+            (previous, previousSnapshot) = (updated, next)
+        }
+        #expect(previous.virtualServices.map(\.key.name) == ["b", "d", "c"])
+    }
 }
