@@ -78,8 +78,10 @@ public final class ConfigGeneration: Sendable {
         }
         let change = MeshChange(from: previous.model, to: model)
         // Routes depend on services, DestinationRules and delegates besides their VirtualService:
-        // any change to those (`everything`) starts the memo afresh.
-        let memo = RouteMemo(carrying: change.everything ? nil : previous.routeMemo)
+        // any change to those (`everything`) starts the memo afresh. A change that leaves routing
+        // as it was (endpoints alone) shares the memo: this generation would not use it, and a
+        // memo carries only what its generation used.
+        let memo = change.everything ? RouteMemo() : change.routing ? RouteMemo(carrying: previous.routeMemo) : previous.routeMemo
         routeMemo = memo
         let carried = previous.cache.withLock { $0 }
         var updated: [ProxyClass: Translated] = [:]

@@ -2,7 +2,7 @@ import MCP
 @testable import Mesh
 import Snapshot
 import Testing
-import Translation
+@testable import Translation
 @testable import XDS
 
 /// A snapshot of some Istio YAML (decoding must succeed).
@@ -136,6 +136,33 @@ private let proxies = [
         let change = MeshChange(from: MeshModel(snapshot: snapshot(mesh())), to: MeshModel(snapshot: snapshot(mesh(canaryHeader: "always"))))
         #expect(change == MeshChange(routing: true))
         expectBroughtForwardEqualsFresh(from: mesh(), to: mesh(canaryHeader: "always"))
+    }
+
+    @Test func aVirtualServiceEditAfterAnEndpointChangeStillBuildsOnlyItsHost() {
+        let ratings = """
+
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: ratings, namespace: shop}
+        spec:
+          hosts: [ratings.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+        """
+        let steps = [mesh() + ratings, mesh(reviewsV2Address: "10.0.0.9") + ratings, mesh(reviewsV2Address: "10.0.0.9", canaryHeader: "always") + ratings]
+        var snapshots = [snapshot(steps[0])]
+        var generations = [ConfigGeneration(snapshot: snapshots[0])]
+        _ = generations[0].config(for: proxies[0])
+        for yaml in steps.dropFirst() {
+            snapshots.append(snapshot(yaml, after: snapshots.last!))
+            generations.append(ConfigGeneration(snapshot: snapshots.last!, previous: generations.last!))
+        }
+        #expect(generations[1].routeMemo === generations[0].routeMemo, "an endpoint change leaves routing as it was")
+        #expect(generations[2].routeMemo.builtHosts.withLock { $0 } == ["reviews.shop.svc.cluster.local"],
+                "the memo survives the endpoint change: the edit builds its host alone")
+        #expect(generations[2].config(for: proxies[0])[.virtualHost] == ConfigGeneration(snapshot: snapshot(steps[2])).config(for: proxies[0])[.virtualHost])
     }
 
     @Test func aVirtualServiceChangeLeavesTheOtherVirtualHostsAsTheyWere() {
