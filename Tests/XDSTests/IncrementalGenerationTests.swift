@@ -76,6 +76,20 @@ func mesh(reviewsV2Address: String = "10.0.0.2", canaryHeader: String = "yes", v
     """
 }
 
+/// A second VirtualService on the gateway, for `ratings.example.com` (appended to `mesh()`).
+private let ratings = """
+
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+"""
+
 private let proxies = [
     Proxy(kind: .router, namespace: "istio-system", labels: ["istio": "ingressgateway"]),
     Proxy(kind: .sidecar, namespace: "shop", labels: ["app": "web"]),
@@ -139,18 +153,6 @@ private let proxies = [
     }
 
     @Test func aVirtualServiceEditAfterAnEndpointChangeStillBuildsOnlyItsHost() {
-        let ratings = """
-
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: ratings, namespace: shop}
-        spec:
-          hosts: [ratings.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
-        """
         let steps = [mesh() + ratings, mesh(reviewsV2Address: "10.0.0.9") + ratings, mesh(reviewsV2Address: "10.0.0.9", canaryHeader: "always") + ratings]
         var snapshots = [snapshot(steps[0])]
         var generations = [ConfigGeneration(snapshot: snapshots[0])]
@@ -166,18 +168,6 @@ private let proxies = [
     }
 
     @Test func aVirtualServiceChangeLeavesTheOtherVirtualHostsAsTheyWere() {
-        let ratings = """
-
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: ratings, namespace: shop}
-        spec:
-          hosts: [ratings.example.com]
-          gateways: [istio-system/gw]
-          http:
-          - route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
-        """
         expectBroughtForwardEqualsFresh(from: mesh() + ratings, to: mesh(canaryHeader: "always") + ratings)
         // A VirtualService removed takes its virtual host along; added again, brings it back.
         expectBroughtForwardEqualsFresh(through: [mesh() + ratings, mesh(canaryHeader: "always"), mesh(canaryHeader: "always") + ratings,
