@@ -53,9 +53,13 @@ struct Scenarios: AsyncParsableCommand {
     var transport: Fleet.Transport = .sotw
 
     func run() async throws {
-        var selected = benchmarks.contains("all")
-            ? ["cold-sync", "memory", "idle", "vs-change", "endpoint-change", "burst", "churn", "reconnect", "ceiling"] : benchmarks
-        if selected.contains("memory"), !selected.contains("cold-sync") { selected.insert("cold-sync", at: 0) }
+        let known = ["cold-sync", "memory", "idle", "vs-change", "endpoint-change", "burst", "churn", "reconnect", "ceiling"]
+        if let unknown = benchmarks.first(where: { $0 != "all" && !known.contains($0) }) {
+            throw ValidationError("unknown benchmark \(unknown); the benchmarks are \(known.joined(separator: ", ")) and all")
+        }
+        var selected = benchmarks.contains("all") ? known : benchmarks
+        // Every benchmark but the ceiling measures the connected fleet: the cold sync connects it.
+        if selected.contains(where: { $0 != "ceiling" && $0 != "cold-sync" }), !selected.contains("cold-sync") { selected.insert("cold-sync", at: 0) }
         var report = Report()
         report.parameters = ["proxies": "\(proxies)", "services": "\(services)", "endpoints": "\(endpoints)", "transport": (transport == .delta ? "delta ADS (VHDS)" : "SotW ADS") + ", one HTTP/2 connection per proxy",
                              "debounce-ms": "\(debounceMs)", "repeats": "\(repeats)", "burst": "\(burst)",

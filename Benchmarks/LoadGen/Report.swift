@@ -71,6 +71,8 @@ struct Report: Codable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // A benchmark that did not converge has no latencies: its numbers are written as "nan".
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let json = try encoder.encode(self)
         try json.write(to: URL(fileURLWithPath: "\(directory)/\(name).json"))
         try markdown.write(toFile: "\(directory)/\(name).md", atomically: true, encoding: .utf8)
