@@ -7,12 +7,13 @@ struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscover
     let streams: DiscoveryStreams
 
     /// The generated registration, except that responses are written by
-    /// ``EncodedResponseSerializer`` (encoded blocks copied, not re-serialized per proxy).
+    /// ``EncodedResponseSerializer`` (encoded blocks copied, not re-serialized per proxy), and
+    /// state-of-the-world requests are read by ``SotWRequestDeserializer`` (names left encoded).
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         typealias Methods = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method
         let streams = self.streams
         router.registerHandler(forMethod: Methods.StreamAggregatedResources.descriptor,
-                               deserializer: ProtobufDeserializer<DiscoveryRequest>(), serializer: EncodedResponseSerializer<DiscoveryResponse>()) { request, _ in
+                               deserializer: SotWRequestDeserializer(), serializer: EncodedResponseSerializer<DiscoveryResponse>()) { request, _ in
             StreamingServerResponse(of: SotWResponse.self) { writer in
                 try await streams.stateOfTheWorld(request.messages, writer: writer)
                 return [:]

@@ -67,9 +67,15 @@ public struct DiscoveryStreams: Sendable {
     // MARK: - State of the world and delta
 
     /// A state-of-the-world stream; `fixedType` for the per-type services (their requests may omit the type URL).
-    public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<SotWResponse>,
+    public func stateOfTheWorld(_ requests: RPCAsyncSequence<SotWRequest, any Error>, writer: RPCWriter<SotWResponse>,
                                 fixedType: XDSType? = nil) async throws {
         try await serve(SotWStream.self, transport: "sotw", requests: requests, writer: writer, fixedType: fixedType)
+    }
+
+    /// A state-of-the-world stream whose requests arrive decoded (the per-type services).
+    public func stateOfTheWorld(_ requests: RPCAsyncSequence<DiscoveryRequest, any Error>, writer: RPCWriter<SotWResponse>,
+                                fixedType: XDSType? = nil) async throws {
+        try await stateOfTheWorld(RPCAsyncSequence(wrapping: requests.map { SotWRequest($0) }), writer: writer, fixedType: fixedType)
     }
 
     /// A delta (incremental) stream.
@@ -196,7 +202,7 @@ private final class StreamSession<Protocol: DiscoveryProtocol>: @unchecked Senda
         connection.logger.debug("request", metadata: request.logMetadata)
         if stream == nil { stream = Protocol(serving: connection) }
         // Mutated in place: a copy would copy the stream's tables on every request.
-        let responses = stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
+        let responses = try stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))
         streams.record(stream!.events, connection: connection, generation: generation)
         return Batch(responses: responses, generation: generation)
     }
@@ -278,7 +284,7 @@ protocol DiscoveryProtocol: Sendable {
     /// A stream for the connection's proxy.
     init(serving connection: DiscoveryStreams.Connection)
     var events: [SotWStream.Event] { get }
-    mutating func handle(_ request: Request, config: EncodedConfig) -> [Response]
+    mutating func handle(_ request: Request, config: EncodedConfig) throws -> [Response]
     mutating func push(config: EncodedConfig) -> [Response]
 }
 
@@ -310,9 +316,17 @@ extension DeltaStream: DiscoveryProtocol {
         self.init(virtualHostDiscovery: connection.aggregated && connection.virtualHostDiscovery && !connection.proxy.isProxylessGRPC)
     }
 }
-extension DiscoveryRequest: DiscoveryRequestMessage {
+extension SotWRequest: DiscoveryRequestMessage {
+    var node: Envoy_Config_Core_V3_Node { message.node }
+    var hasNode: Bool { message.hasNode }
+    var typeURL: String {
+        get { message.typeURL }
+        set { message.typeURL = newValue }
+    }
+
     var logMetadata: Logger.Metadata {
-        ["type": "\(typeURL)", "nonce": "\(responseNonce)", "version": "\(versionInfo)", "names": "\(resourceNames)"]
+        ["type": "\(message.typeURL)", "nonce": "\(message.responseNonce)", "version": "\(message.versionInfo)",
+         "names": encodedNames.map { "\($0.digest.count) names, encoded" } ?? "\(message.resourceNames)"]
     }
 }
 

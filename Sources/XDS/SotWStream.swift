@@ -26,6 +26,8 @@ public struct SotWStream: Sendable {
         public var nackedVersion: String?
         public var nack: String?
         public var everNamed = false
+        /// The digest of the encoded names last taken, when they came encoded.
+        var namesDigest: NamesDigest?
         /// The config the latest response was built from, and the one the proxy last ACKed:
         /// EDS and RDS pushes carry only what changed since (shared storage, no copy per proxy).
         var sentFrom: SharedConfig?
@@ -55,7 +57,27 @@ public struct SotWStream: Sendable {
     public func state(_ type: XDSType) -> TypeState? { types[type] }
 
     /// Handles one request against the current config; returns the responses to send.
+    ///
+    /// Names that arrive encoded with the digest of the names this stream last decoded for the
+    /// type are not decoded: the subscription stands. Throws only when names must be decoded and
+    /// cannot be.
+    public mutating func handle(_ request: SotWRequest, config: EncodedConfig) throws -> [SotWResponse] {
+        if let digest = request.namesDigest, let type = XDSType(rawValue: request.message.typeURL),
+           let state = types[type], state.subscribed, state.namesDigest == digest {
+            return handle(request.message, names: nil, digest: digest, config: config)
+        }
+        return handle(request.message, names: try request.resourceNames(), digest: request.namesDigest, config: config)
+    }
+
+    /// Handles one request whose names are decoded.
     public mutating func handle(_ request: DiscoveryRequest, config: EncodedConfig) -> [SotWResponse] {
+        handle(request, names: request.resourceNames, digest: nil, config: config)
+    }
+
+    /// `names`: the requested names, nil when they are the ones this stream last took for the
+    /// type (`digest` their digest when they came encoded).
+    private mutating func handle(_ request: DiscoveryRequest, names requested: [String]?, digest: NamesDigest?,
+                                 config: EncodedConfig) -> [SotWResponse] {
         serve(config)
         events.removeAll()
         guard let type = XDSType(rawValue: request.typeURL), !type.isDeltaOnly else {
@@ -71,18 +93,9 @@ public struct SotWStream: Sendable {
         }
         let previousNames = state.names
         let previousWildcard = state.wildcard
-        if let shared = config.names[type], config.namesExactly(request.resourceNames, of: type) {
-            // Most proxies of a class name exactly the class's resources (every EDS ACK names all
-            // clusters): share that set's storage, and build no set of their own.
-            state.everNamed = true
-            state.wildcard = false
-            state.names = shared
-        } else {
-            let names = Set(request.resourceNames)
-            if !names.isEmpty { state.everNamed = true }
-            state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
-            state.names = names.subtracting(["*"])
-            if let shared = config.names[type], shared == state.names { state.names = shared }
+        if let requested {
+            take(requested, of: type, into: &state, config: config)
+            state.namesDigest = digest
         }
         state.subscribed = true
         if request.hasErrorDetail, !nonce.isEmpty {
@@ -108,6 +121,23 @@ public struct SotWStream: Sendable {
             out.append(edsResponse)
         }
         return out
+    }
+
+    /// A subscription's new names.
+    private func take(_ requested: [String], of type: XDSType, into state: inout TypeState, config: EncodedConfig) {
+        if let shared = config.names[type], config.namesExactly(requested, of: type) {
+            // Most proxies of a class name exactly the class's resources (every EDS ACK names all
+            // clusters): share that set's storage, and build no set of their own.
+            state.everNamed = true
+            state.wildcard = false
+            state.names = shared
+        } else {
+            let names = Set(requested)
+            if !names.isEmpty { state.everNamed = true }
+            state.wildcard = names.contains("*") || (names.isEmpty && !state.everNamed && type.isFullStateInSotW)
+            state.names = names.subtracting(["*"])
+            if let shared = config.names[type], shared == state.names { state.names = shared }
+        }
     }
 
     /// A new config: the responses to push, in CDS, EDS, LDS, RDS order.
