@@ -132,8 +132,7 @@ public enum Diagnostics {
         let virtualServices = model.virtualServices
         // Those found before, when the VirtualServices are the same ones in the same order.
         let known = memo?.virtualServiceProblems.flatMap { known in
-            known.virtualServices.count == virtualServices.count
-                && zip(known.virtualServices, virtualServices).allSatisfy({ $0.key == $1.key }) ? known : nil
+            RouteMemo.sameVirtualServicesInOrder(known.virtualServices, virtualServices) ? known : nil
         }
         var problems: [[Diagnostic]] = []
         problems.reserveCapacity(virtualServices.count)
@@ -143,7 +142,7 @@ public enum Diagnostics {
                 continue
             }
             // A delegating rule's problem depends on the other VirtualServices.
-            if let known, !service.http.contains(where: \.hasDelegate), known.virtualServices[position].hasSameContent(as: resource) {
+            if let known, !RouteBuilder.hasDelegates(service), known.virtualServices[position].hasSameContent(as: resource) {
                 problems.append(known.problems[position])
                 continue
             }

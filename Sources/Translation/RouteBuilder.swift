@@ -55,8 +55,7 @@ public enum RouteBuilder {
         var reusable: [String: RouteAssembly.Host] = [:]
         var earlier: [ConfigKey: (ConfigResource, [RouteAssembly.Binding])] = [:]
         let fresh: Bool
-        if let previous, previous.virtualServices.count == virtualServices.count,
-           zip(previous.virtualServices, virtualServices).allSatisfy({ $0.key == $1.key }) {
+        if let previous, RouteMemo.sameVirtualServicesInOrder(previous.virtualServices, virtualServices) {
             // The same VirtualServices in the same order: those whose content changed bind again,
             // and those with delegates (their routes follow other VirtualServices).
             assembly = previous
@@ -180,7 +179,11 @@ public enum RouteBuilder {
     /// Whether a VirtualService delegates rules: its routes follow the delegates' content too.
     static func hasDelegates(_ resource: ConfigResource) -> Bool {
         guard case .virtualService(let service) = resource.spec else { return false }
-        return service.http.contains(where: \.hasDelegate)
+        return hasDelegates(service)
+    }
+
+    static func hasDelegates(_ service: VirtualService) -> Bool {
+        service.http.contains(where: \.hasDelegate)
     }
 
     /// Virtual hosts identical but for name and domains become one, named after the first, with
@@ -226,7 +229,7 @@ public enum RouteBuilder {
     /// ``httpRoutes(for:resource:gateway:scope:)`` through the scope's memo, except for a
     /// VirtualService with delegates, whose routes depend on other VirtualServices.
     static func memoizedHTTPRoutes(for service: VirtualService, resource: ConfigResource, gateway: String, scope: RouteScope) -> [Route] {
-        guard let memo = scope.memo, !service.http.contains(where: \.hasDelegate) else {
+        guard let memo = scope.memo, !hasDelegates(service) else {
             return httpRoutes(for: service, resource: resource, gateway: gateway, scope: scope)
         }
         return memo.routes(of: resource, gateway: gateway, scope: scope) {

@@ -96,6 +96,12 @@ public final class RouteMemo: Sendable {
         entries.withLock { $0[key] = Entry(resource: resource, routes: routes) }
         return routes
     }
+
+    /// Whether `before` and `now` are the same VirtualServices in the same order (their contents
+    /// may differ): what was kept per position still lines up.
+    static func sameVirtualServicesInOrder(_ before: [ConfigResource], _ now: [ConfigResource]) -> Bool {
+        before.count == now.count && zip(before, now).allSatisfy { $0.key == $1.key }
+    }
 }
 
 /// How one route configuration was assembled from the VirtualServices bound to its servers, kept
