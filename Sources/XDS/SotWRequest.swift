@@ -105,9 +105,20 @@ enum WireWalk {
     /// Copies every entry of the length-delimited `field` (tag, length and payload) into `selected`,
     /// counting them, and every other field into `rest`, both in order. False when the bytes are
     /// not a sequence of fields this walk knows (truncated, malformed, or groups).
+    ///
+    /// Consecutive entries of one kind are copied as one run: a request's names are one run of
+    /// thousands of short entries.
     static func split(_ bytes: UnsafeRawBufferPointer, field: UInt64, into selected: inout Data, rest: inout Data, count: inout Int) -> Bool {
         var index = 0
         let selectedTag = field << 3 | 2
+        var runStart = 0
+        var runSelected = false
+        func flush(upTo end: Int) {
+            guard end > runStart else { return }
+            let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])
+            if runSelected { selected.append(contentsOf: run) } else { rest.append(contentsOf: run) }
+            runStart = end
+        }
         while index < bytes.count {
             let start = index
             guard let tag = varint(bytes, &index) else { return false }
@@ -121,14 +132,14 @@ enum WireWalk {
             default: return false
             }
             guard index <= bytes.count, tag >> 3 != 0 else { return false }
-            let entry = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-            if tag == selectedTag {
-                selected.append(contentsOf: entry)
-                count += 1
-            } else {
-                rest.append(contentsOf: entry)
+            let isSelected = tag == selectedTag
+            if isSelected { count += 1 }
+            if isSelected != runSelected {
+                flush(upTo: start)
+                runSelected = isSelected
             }
         }
+        flush(upTo: bytes.count)
         return true
     }
 
