@@ -19,10 +19,12 @@ import XDS
 ///
 /// Changes prepared at start: `rds` = VirtualService 0 edited with marker `ceiling-vs-mark`;
 /// `eds` = the first endpoint of service 0 moved to `ceiling-eds-address`. What a change sends is
-/// what SwiftPilot sends for it on the same transport:
-/// - state of the world (``Mode/sotw``): the whole `http.8080` route configuration; every CLA;
-/// - delta (``Mode/delta``, with VHDS, as SwiftPilot serves Envoy over delta ADS): the resources
-///   whose version changed: the one virtual host; the CLAs of service 0's clusters.
+/// what SwiftPilot sends for it on the same transport, the resources whose version changed:
+/// - state of the world (``Mode/sotw``): the whole `http.8080` route configuration; the CLAs of
+///   service 0's clusters (RDS and EDS are not full-state types: a SotW response of them need not
+///   repeat the resources that did not change);
+/// - delta (``Mode/delta``, with VHDS, as SwiftPilot serves Envoy over delta ADS): the one virtual
+///   host; the CLAs of service 0's clusters.
 final class CeilingServer: Sendable {
     static let vsMarker = "ceiling-vs-mark"
     static let edsAddress = Workload.movedAddress(sequence: 65_000)
@@ -59,11 +61,12 @@ final class CeilingServer: Sendable {
             EncodedConfig(Translator.config(for: proxy, in: MeshModel(snapshot: snapshot)))
         }
         let base = config(workload.snapshot())
-        /// A change's full responses (for the types it touches) and what a push of it writes: over
-        /// SotW the whole response of the type; over delta the changed resources.
+        /// A change's full responses (for the types it touches) and what a push of it writes: the
+        /// changed resources (over SotW, of the one type).
         func prepare(_ changed: EncodedConfig, touching sotwType: String) -> (initial: Responses, pushed: Responses) {
             let full = Self.encode(changed, mode: mode, version: "2")
-            let pushed = mode == .sotw ? [sotwType: full[sotwType]!] : Self.encode(changed, mode: mode, version: "2", since: base)
+            let changedOnly = Self.encode(changed, mode: mode, version: "2", since: base)
+            let pushed = mode == .sotw ? [sotwType: changedOnly[sotwType]!] : changedOnly
             return (full.filter { pushed[$0.key] != nil }, pushed)
         }
         changes = ["rds": prepare(config(vsSnapshot), touching: TypeURL.route),
