@@ -180,7 +180,17 @@ public struct SotWStream: Sendable {
         // The class's encoded block, unless narrowed below.
         var block = covered.block
         let version = covered.version
-        if !force, version == state.sentVersion || version == state.nackedVersion { return nil }
+        if !force, version == state.sentVersion || version == state.nackedVersion {
+            // Nothing new of this type: the proxy holds (or was sent) this config's content of it,
+            // so later changes are derived from this config. Left at an older one, the next change
+            // after more than `EncodedConfig.ancestryLimit` generations that left the type alone
+            // (VirtualService edits, for EDS) would compare every resource for every proxy.
+            if version == state.sentVersion, version != state.nackedVersion {
+                state.sentFrom = current
+                if state.ackedVersion == version { state.ackedFrom = current }
+            }
+            return nil
+        }
         if !type.isFullStateInSotW, resources.isEmpty, state.sentVersion != nil, !force { return nil }
         if onlyChanged, let previous = state.sentFrom?.config {
             if let changed = config.changedNames(type, since: previous) {

@@ -356,6 +356,34 @@ private let proxies = [
         }
     }
 
+    @Test func aSotWEndpointChangeAfterMoreRouteOnlyGenerationsThanTheAncestryHoldsIsDerived() throws {
+        let router = proxies[0]
+        var snapshots = [snapshot(mesh())]
+        var generation = ConfigGeneration(snapshot: snapshots[0])
+        var stream = SotWStream()
+        let first = generation.config(for: router)
+        for (type, names) in [(XDSType.cluster, [String]()), (.endpoint, first[.endpoint].keys.sorted())] {
+            let response = try #require(stream.handle(request(type, names: names), config: first).last)
+            #expect(stream.handle(request(type, names: names, nonce: response.nonce, version: response.versionInfo), config: first).isEmpty)
+        }
+        // More VirtualService edits than a config remembers ancestors: no EDS push, yet the stream
+        // keeps deriving EDS changes from a config it holds the endpoints of.
+        for step in 1...EncodedConfig.ancestryLimit + 2 {
+            snapshots.append(snapshot(mesh(canaryHeader: "edit-\(step)"), after: snapshots.last!))
+            generation = ConfigGeneration(snapshot: snapshots.last!, previous: generation)
+            #expect(stream.push(config: generation.config(for: router)).isEmpty, "step \(step)")
+        }
+        snapshots.append(snapshot(mesh(reviewsV2Address: "10.0.0.9", canaryHeader: "edit-\(EncodedConfig.ancestryLimit + 2)"), after: snapshots.last!))
+        generation = ConfigGeneration(snapshot: snapshots.last!, previous: generation)
+        let moved = generation.config(for: router)
+        let held = try #require(stream.state(.endpoint)?.sentFrom?.config)
+        #expect(moved.changedNames(.endpoint, since: held)?.sorted() == ["outbound|9080|v2|reviews.shop.svc.cluster.local",
+                                                                          "outbound|9080||reviews.shop.svc.cluster.local"])
+        let pushed = stream.push(config: moved)
+        #expect(pushed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(pushed.first.map(names) == ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"])
+    }
+
     @Test func anAckArrivingAfterANewGenerationLeavesTheChangeToThePushInTypeOrder() throws {
         let router = proxies[0]
         let old = ConfigGeneration(snapshot: snapshot(mesh()))
