@@ -106,7 +106,9 @@ public struct SotWStream: Sendable {
             return []
         }
         if !nonce.isEmpty, nonce == state.sentNonce {
-            state.ackedVersion = request.versionInfo
+            // The ACKed version is normally the one sent: keep that string, shared with the config,
+            // rather than the request's copy (a heap string per proxy and type).
+            state.ackedVersion = request.versionInfo == state.sentVersion ? state.sentVersion : request.versionInfo
             state.ackedFrom = state.sentFrom
             state.nack = nil
             state.nackedVersion = nil
