@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// 1,000-service mesh names its 3,000 clusters (150 KB). Decoding those into strings and looking
 /// each up again was most of the server's work per endpoint change. A stream keeps the digest of
 /// the names it last decoded for each type, and a request with the same digest leaves the
-/// subscription as it is, undecoded (``SotWStream/handle(_:config:)-(SotWRequest,_)``).
+/// subscription as it is, undecoded (see `SotWStream.handle(_:config:)`).
 public struct SotWRequest: Sendable {
     /// The request; its `resourceNames` are empty while ``encodedNames`` holds them.
     public var message: DiscoveryRequest
@@ -64,7 +64,7 @@ public struct SotWRequest: Sendable {
 }
 
 /// A 128-bit digest of a request's encoded `resource_names` and their count: two independent
-/// multiply-mix lanes over the bytes, eight at a time (about 20 µs for 150 KB).
+/// multiply-mix lanes over the bytes, eight at a time.
 ///
 /// Not cryptographic: a proxy that forged a collision would only keep its own previous subscription.
 struct NamesDigest: Hashable, Sendable {
