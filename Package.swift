@@ -75,7 +75,8 @@ let package = Package(
         .executableTarget(
             name: "swiftpilot-loadgen",
             dependencies: ["BenchmarkWorkload", "MCP", "Snapshot", "Mesh", "Translation", "XDS", "EnvoyAPI", "IstioAPI",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")] + grpc + protobuf,
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "NIOCore", package: "swift-nio")] + grpc + protobuf,
             path: "Benchmarks/LoadGen",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

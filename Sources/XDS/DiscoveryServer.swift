@@ -28,6 +28,9 @@ public final class DiscoveryServer: Sendable {
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
             config: .defaults {
                 $0.rpc.maxRequestPayloadSize = maxMessageBytes
+                $0.channelDebuggingCallbacks.onBindTCPListener = { channel in
+                    channel.setOption(ChannelOptions.backlog, value: Self.listenBacklog)
+                }
                 $0.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                     channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
                 }
@@ -43,6 +46,13 @@ public final class DiscoveryServer: Sendable {
             ClientStatusService(status: status, broadcaster: broadcaster),
         ])
     }
+
+    /// The listening socket's queue of connections not yet accepted, as Go servers (istiod) get it:
+    /// the kernel caps it at `net.core.somaxconn` (4096 on current Linux). SwiftNIO's default is
+    /// 128: when thousands of proxies connect at once (a restart), the connections beyond it are
+    /// dropped and their clients retry on TCP's backoff (1, 3, 7, 15 … s after the first try).
+    /// Set on the listener before it listens (`onBindTCPListener` runs in its initializer).
+    public static let listenBacklog: Int32 = 65_535
 
     /// Reads into at most 2 KB per connection. Without a cap, a proxy's large requests (a SotW EDS
     /// request or ACK names every cluster) grow its pooled read buffer, and the HTTP/2 frame
