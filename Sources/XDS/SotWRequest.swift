@@ -41,7 +41,7 @@ public struct SotWRequest: Sendable {
         var names = Data()
         var rest = Data()
         var count = 0
-        if WireWalk.split(bytes, field: 3, into: &names, rest: &rest, count: &count) {
+        if WireFormat.split(bytes, field: 3, into: &names, rest: &rest, count: &count) {
             message = try DiscoveryRequest(serializedBytes: rest)
             encodedNames = EncodedNames(bytes: names, digest: NamesDigest(names, count: count))
         } else {
@@ -97,64 +97,6 @@ struct NamesDigest: Hashable, Sendable {
     private static func mix(_ x: UInt64, _ k: UInt64) -> UInt64 {
         let product = x.multipliedFullWidth(by: k)
         return product.high ^ product.low
-    }
-}
-
-/// A walk over a message's top-level fields in wire format.
-enum WireWalk {
-    /// Copies every entry of the length-delimited `field` (tag, length and payload) into `selected`,
-    /// counting them, and every other field into `rest`, both in order. False when the bytes are
-    /// not a sequence of fields this walk knows (truncated, malformed, or groups).
-    ///
-    /// Consecutive entries of one kind are copied as one run: a request's names are one run of
-    /// thousands of short entries.
-    static func split(_ bytes: UnsafeRawBufferPointer, field: UInt64, into selected: inout Data, rest: inout Data, count: inout Int) -> Bool {
-        var index = 0
-        let selectedTag = field << 3 | 2
-        var runStart = 0
-        var runSelected = false
-        func flush(upTo end: Int) {
-            guard end > runStart else { return }
-            let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])
-            if runSelected { selected.append(contentsOf: run) } else { rest.append(contentsOf: run) }
-            runStart = end
-        }
-        while index < bytes.count {
-            let start = index
-            guard let tag = varint(bytes, &index) else { return false }
-            switch tag & 7 {
-            case 0: guard varint(bytes, &index) != nil else { return false }
-            case 1: index += 8
-            case 5: index += 4
-            case 2:
-                guard let length = varint(bytes, &index), length <= UInt64(bytes.count - index) else { return false }
-                index += Int(length)
-            default: return false
-            }
-            guard index <= bytes.count, tag >> 3 != 0 else { return false }
-            let isSelected = tag == selectedTag
-            if isSelected { count += 1 }
-            if isSelected != runSelected {
-                flush(upTo: start)
-                runSelected = isSelected
-            }
-        }
-        flush(upTo: bytes.count)
-        return true
-    }
-
-    /// The varint at `index`, advancing past it; nil when truncated or longer than ten bytes.
-    private static func varint(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while index < bytes.count, shift < 70 {
-            let byte = bytes[index]
-            index += 1
-            value |= UInt64(byte & 0x7f) << shift
-            if byte < 0x80 { return value }
-            shift += 7
-        }
-        return nil
     }
 }
 

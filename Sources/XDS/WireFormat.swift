@@ -3,7 +3,8 @@ import SwiftProtobuf
 import Translation
 
 /// Protobuf wire-format assembly, so a route configuration's virtual hosts are serialized once and
-/// serve both as VHDS resources and inside the whole configuration.
+/// serve both as VHDS resources and inside the whole configuration; and reading, so a state-of-the-
+/// world request's names can stay in their bytes (``SotWRequest``).
 ///
 /// Deterministic encoding writes fields in field-number order: a message whose field 1 is a set
 /// string starts with that field, and a `RouteConfiguration` is its `name` (1), then its
@@ -53,16 +54,69 @@ enum WireFormat {
     /// message does not start with one.
     static func leadingFieldLength(_ message: Data) -> Int {
         guard message.first == 0x0a else { return 0 }
-        var index = message.startIndex + 1
-        var length: UInt64 = 0
+        return message.withUnsafeBytes { bytes in
+            var index = 1
+            guard let length = varint(bytes, &index) else { return 0 }
+            return index + Int(length)
+        }
+    }
+}
+
+// MARK: - Reading
+
+extension WireFormat {
+    /// Copies every entry of the length-delimited `field` (tag, length and payload) into `selected`,
+    /// counting them, and every other field into `rest`, both in order. False when the bytes are
+    /// not a sequence of fields this walk knows (truncated, malformed, or groups).
+    ///
+    /// Consecutive entries of one kind are copied as one run: a request's names are one run of
+    /// thousands of short entries.
+    static func split(_ bytes: UnsafeRawBufferPointer, field: UInt64, into selected: inout Data, rest: inout Data, count: inout Int) -> Bool {
+        var index = 0
+        let selectedTag = field << 3 | 2
+        var runStart = 0
+        var runSelected = false
+        func flush(upTo end: Int) {
+            guard end > runStart else { return }
+            let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])
+            if runSelected { selected.append(contentsOf: run) } else { rest.append(contentsOf: run) }
+            runStart = end
+        }
+        while index < bytes.count {
+            let start = index
+            guard let tag = varint(bytes, &index) else { return false }
+            switch tag & 7 {
+            case 0: guard varint(bytes, &index) != nil else { return false }
+            case 1: index += 8
+            case 5: index += 4
+            case 2:
+                guard let length = varint(bytes, &index), length <= UInt64(bytes.count - index) else { return false }
+                index += Int(length)
+            default: return false
+            }
+            guard index <= bytes.count, tag >> 3 != 0 else { return false }
+            let isSelected = tag == selectedTag
+            if isSelected { count += 1 }
+            if isSelected != runSelected {
+                flush(upTo: start)
+                runSelected = isSelected
+            }
+        }
+        flush(upTo: bytes.count)
+        return true
+    }
+
+    /// The varint at `index`, advancing past it; nil when truncated or longer than ten bytes.
+    static func varint(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) -> UInt64? {
+        var value: UInt64 = 0
         var shift: UInt64 = 0
-        while index < message.endIndex {
-            let byte = message[index]
+        while index < bytes.count, shift < 70 {
+            let byte = bytes[index]
             index += 1
-            length |= UInt64(byte & 0x7f) << shift
-            if byte < 0x80 { return index - message.startIndex + Int(length) }
+            value |= UInt64(byte & 0x7f) << shift
+            if byte < 0x80 { return value }
             shift += 7
         }
-        return 0
+        return nil
     }
 }
