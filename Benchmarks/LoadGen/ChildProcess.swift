@@ -67,6 +67,9 @@ enum ProcStats {
     }
 
     static func rssKB(pid: Int32) -> Int { status(pid: pid, "VmRSS") }
+    /// The resident pages that are the process's own (heap, stacks), without the mapped binary and
+    /// libraries, whose pages count in VmRSS once any code on them ran.
+    static func rssAnonKB(pid: Int32) -> Int { status(pid: pid, "RssAnon") }
 }
 
 /// A free TCP port on 127.0.0.1 (bind to 0, read it back, close).

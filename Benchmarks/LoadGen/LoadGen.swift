@@ -180,6 +180,7 @@ final class Runner: @unchecked Sendable {
         // Settled: longer than swiftpilot's heap trim interval (2 s after writes), as in `memory`.
         try await Task.sleep(for: .seconds(3))
         pilotResults["rssProbeKB"] = Double(ProcStats.rssKB(pid: pid))
+        pilotResults["rssAnonProbeKB"] = Double(ProcStats.rssAnonKB(pid: pid))
         let fleet = Fleet(proxies: n, transport: options.transport)
         self.fleet = fleet
         let cpu1 = ProcStats.cpuSeconds(pid: pid)
@@ -200,12 +201,17 @@ final class Runner: @unchecked Sendable {
     func memory(_ report: inout Report) async throws {
         try await Task.sleep(for: .seconds(3))
         let rss = Double(ProcStats.rssKB(pid: pid))
+        let anonymous = Double(ProcStats.rssAnonKB(pid: pid))
         let probe = pilotResults["rssProbeKB"] ?? rss
+        let anonymousProbe = pilotResults["rssAnonProbeKB"] ?? anonymous
         let perProxy = (rss - probe) / Double(n)
+        let anonymousPerProxy = (anonymous - anonymousProbe) / Double(n)
         report.add(Row(benchmark: "memory", metric: "swiftpilot RSS: 1 proxy → \(n) proxies",
-                       value: String(format: "%.0f MB → %.0f MB; %.1f KB per connected proxy", probe / 1024, rss / 1024, perProxy),
+                       value: String(format: "%.0f MB → %.0f MB; %.1f KB per connected proxy (anonymous pages alone: %.1f KB)",
+                                     probe / 1024, rss / 1024, perProxy, anonymousPerProxy),
                        target: "≤ 64 KB per proxy beyond the shared config", verdict: verdict(perProxy <= 64),
-                       numbers: ["rssProbeKB": probe, "rssKB": rss, "perProxyKB": perProxy]))
+                       numbers: ["rssProbeKB": probe, "rssKB": rss, "perProxyKB": perProxy,
+                                 "rssAnonProbeKB": anonymousProbe, "rssAnonKB": anonymous, "anonymousPerProxyKB": anonymousPerProxy]))
     }
 
     func idle(_ report: inout Report) async throws {

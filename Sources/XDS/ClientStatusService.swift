@@ -31,7 +31,7 @@ struct ClientStatusService: Envoy_Service_Status_V3_ClientStatusDiscoveryService
             client.node.id = entry.nodeID
             let config = generation.config(for: proxy)
             for type in XDSType.allCases {
-                guard let typeStatus = entry.types[type.shortName] else { continue }
+                guard let typeStatus = entry.types[type] else { continue }
                 for (name, resource) in config[type].sorted(by: { $0.key < $1.key }) {
                     var generic = Envoy_Service_Status_V3_ClientConfig.GenericXdsConfig()
                     generic.typeURL = type.typeURL

@@ -46,7 +46,7 @@ public struct DeltaStream: Sendable {
         var knownIsShared = false
     }
 
-    public private(set) var types: [XDSType: TypeState] = [:]
+    public private(set) var types = XDSTypeTable<TypeState>()
     public private(set) var events: [SotWStream.Event] = []
     private var nonceCounter: UInt64 = 0
     private var config = EncodedConfig()

@@ -127,7 +127,7 @@ public struct DiscoveryStreams: Sendable {
             switch event {
             case .ack(let type, let nonce):
                 connection.status.update { status in
-                    status.types[type.shortName, default: ProxySyncStatus.TypeStatus()].acknowledge(nonce: nonce, metrics: metrics)
+                    status.types[type]?.acknowledge(nonce: nonce, metrics: metrics)
                 }
             case .nack(let type, let nonce, let message):
                 metrics.rejected(type: type)
@@ -137,11 +137,11 @@ public struct DiscoveryStreams: Sendable {
                     "type": "\(type.shortName)", "nonce": "\(nonce)", "error": "\(message)", "sources": "\(sources.map(\.description))",
                 ])
                 connection.status.update { status in
-                    var entry = status.types[type.shortName] ?? ProxySyncStatus.TypeStatus()
+                    var entry = status.types[type] ?? ProxySyncStatus.TypeStatus()
                     entry.nack = message
                     entry.nackedVersion = entry.sentVersion
                     entry.nackSources = sources.map(\.description)
-                    status.types[type.shortName] = entry
+                    status.types[type] = entry
                 }
             case .stale(let type):
                 metrics.staleNonce(type: type)
@@ -158,7 +158,7 @@ public struct DiscoveryStreams: Sendable {
         connection.logger.debug("sent", metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
         connection.status.update { status in
             status.snapshotVersion = generation.snapshotVersion
-            status.types[type.shortName, default: ProxySyncStatus.TypeStatus()].recordSent(version: version, nonce: nonce, count: count)
+            status.types[type, default: ProxySyncStatus.TypeStatus()].recordSent(version: version, nonce: nonce, count: count)
         }
     }
 }

@@ -44,7 +44,7 @@ public struct SotWStream: Sendable {
         case unknownType(String)
     }
 
-    public private(set) var types: [XDSType: TypeState] = [:]
+    public private(set) var types = XDSTypeTable<TypeState>()
     private var nonceCounter: UInt64 = 0
     /// The config being served, boxed once per stream and generation: each type's state refers to
     /// the config it was sent from with one pointer instead of its own copy of the value.

@@ -33,7 +33,7 @@ public struct ProxySyncStatus: Sendable, Codable {
     /// `sotw` or `delta`.
     public var transport: String = "sotw"
     public var snapshotVersion: UInt64?
-    public var types: [String: TypeStatus] = [:]
+    public var types = XDSTypeTable<TypeStatus>()
 }
 
 /// Every connected proxy's sync status, for `/debug/syncz` and `swiftpilot proxy-status`.

@@ -33,3 +33,89 @@ public enum XDSType: String, CaseIterable, Sendable, Comparable, Codable {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }
+
+extension XDSType {
+    /// The type's place in ``allCases`` (push order).
+    var ordinal: Int {
+        switch self {
+        case .cluster: 0
+        case .endpoint: 1
+        case .listener: 2
+        case .route: 3
+        case .virtualHost: 4
+        }
+    }
+}
+
+/// One optional value per xDS type, in a single array of ``XDSType/allCases`` slots. Every stream
+/// and every sync status keeps one per connected proxy: a `Dictionary` of its four or five entries
+/// takes eight buckets, about twice the room. Encodes as a dictionary keyed by the types' short
+/// names (`CDS`, `EDS`, …), present values only.
+public struct XDSTypeTable<Value> {
+    private var slots: [Value?] = []
+
+    public init() {}
+
+    public subscript(type: XDSType) -> Value? {
+        get { slots.isEmpty ? nil : slots[type.ordinal] }
+        _modify {
+            if slots.isEmpty { slots = Array(repeating: nil, count: XDSType.allCases.count) }
+            yield &slots[type.ordinal]
+        }
+    }
+
+    public subscript(type: XDSType, default value: @autoclosure () -> Value) -> Value {
+        get { self[type] ?? value() }
+        _modify {
+            if self[type] == nil { self[type] = value() }
+            yield &slots[type.ordinal]!
+        }
+    }
+
+    /// Takes the value out, leaving its slot empty (the caller then holds its only copy).
+    @discardableResult
+    public mutating func removeValue(forKey type: XDSType) -> Value? {
+        guard !slots.isEmpty else { return nil }
+        var value: Value?
+        swap(&value, &slots[type.ordinal])
+        return value
+    }
+
+    /// The present values with their types, in push order.
+    public var entries: [(type: XDSType, value: Value)] {
+        guard !slots.isEmpty else { return [] }
+        return XDSType.allCases.compactMap { type in slots[type.ordinal].map { (type, $0) } }
+    }
+
+    public var isEmpty: Bool { slots.allSatisfy { $0 == nil } }
+}
+
+extension XDSTypeTable: Sendable where Value: Sendable {}
+
+extension XDSTypeTable: Equatable where Value: Equatable {
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        XDSType.allCases.allSatisfy { lhs[$0] == rhs[$0] }
+    }
+}
+
+extension XDSTypeTable: Codable where Value: Codable {
+    private struct ShortName: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: ShortName.self)
+        self.init()
+        for type in XDSType.allCases {
+            if let value = try container.decodeIfPresent(Value.self, forKey: ShortName(stringValue: type.shortName)) { self[type] = value }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ShortName.self)
+        for (type, value) in entries { try container.encode(value, forKey: ShortName(stringValue: type.shortName)) }
+    }
+}

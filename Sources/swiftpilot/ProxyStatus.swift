@@ -37,7 +37,7 @@ struct ProxyStatus: AsyncParsableCommand {
     static func table(_ proxies: [ProxySyncStatus]) -> String {
         var rows = [["NAME", "KIND", "NAMESPACE", "CDS", "EDS", "LDS", "RDS", "SNAPSHOT"]]
         for proxy in proxies {
-            let states = ["CDS", "EDS", "LDS", "RDS"].map { type -> String in
+            let states = [XDSType.cluster, .endpoint, .listener, .route].map { type -> String in
                 guard let status = proxy.types[type] else { return "NOT SENT" }
                 return status.state
             }
@@ -49,10 +49,10 @@ struct ProxyStatus: AsyncParsableCommand {
                 .trimmingCharacters(in: .whitespaces)
         }
         for proxy in proxies {
-            for (type, status) in proxy.types.sorted(by: { $0.key < $1.key }) {
+            for (type, status) in proxy.types.entries {
                 guard let nack = status.nack else { continue }
                 let sources = status.nackSources.map { $0.isEmpty ? "" : " (from \($0.joined(separator: ", ")))" } ?? ""
-                lines.append("\(proxy.nodeID) \(type) NACKED\(sources): \(nack)")
+                lines.append("\(proxy.nodeID) \(type.shortName) NACKED\(sources): \(nack)")
             }
         }
         return lines.joined(separator: "\n")

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+@testable import XDS
+
+@Suite struct XDSTypeTableTests {
+    @Test func valuesAreKeptPerTypeAndListedInPushOrder() {
+        var table = XDSTypeTable<String>()
+        #expect(table.isEmpty)
+        #expect(table[.route] == nil)
+        table[.route] = "r"
+        table[.cluster] = "c"
+        table[.endpoint] = "e"
+        table[.endpoint]? += "2"
+        table[.listener, default: "l"] += "!"
+        #expect(table[.endpoint] == "e2")
+        #expect(table.entries.map(\.type) == [.cluster, .endpoint, .listener, .route])
+        #expect(table.entries.map(\.value) == ["c", "e2", "l!", "r"])
+        #expect(table.removeValue(forKey: .cluster) == "c")
+        #expect(table[.cluster] == nil)
+        #expect(table.removeValue(forKey: .virtualHost) == nil)
+        table[.route] = nil
+        #expect(table.entries.map(\.type) == [.endpoint, .listener])
+        #expect(!table.isEmpty)
+    }
+
+    @Test func aValueTakenOutIsTheOnlyCopy() {
+        var table = XDSTypeTable<Box>()
+        table[.endpoint] = Box()
+        var taken = table.removeValue(forKey: .endpoint)!
+        #expect(isKnownUniquelyReferenced(&taken), "the table keeps no reference: the next write to the value does not copy it")
+        table[.endpoint] = taken
+        #expect(!isKnownUniquelyReferenced(&taken))
+    }
+
+    /// `/debug/syncz` and `swiftpilot proxy-status` read the types keyed by their short names.
+    @Test func syncStatusEncodesTypesByShortName() throws {
+        var status = ProxySyncStatus(connectionID: "gw-1", nodeID: "gw", proxyKind: "router", namespace: "ns", connectedAt: Date(timeIntervalSince1970: 0))
+        status.types[.route, default: .init()].recordSent(version: "v7", nonce: "3", count: 1)
+        status.types[.cluster] = .init(sentVersion: "v1", ackedVersion: "v1")
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any]
+        let types = try #require(json?["types"] as? [String: [String: Any]])
+        #expect(Set(types.keys) == ["CDS", "RDS"])
+        #expect(types["RDS"]?["sentVersion"] as? String == "v7")
+        #expect(types["CDS"]?["ackedVersion"] as? String == "v1")
+
+        let decoded = try JSONDecoder().decode(ProxySyncStatus.self, from: Data(#"""
+            {"connectionID": "gw-1", "nodeID": "gw", "proxyKind": "router", "namespace": "ns", "connectedAt": 0,
+             "transport": "delta", "types": {"EDS": {"sentVersion": "v2", "resourceCount": 4}, "XDS": {"resourceCount": 1}}}
+            """#.utf8))
+        #expect(decoded.types.entries.map(\.type) == [.endpoint])
+        #expect(decoded.types[.endpoint]?.state == "STALE")
+        #expect(decoded.types[.endpoint]?.resourceCount == 4)
+    }
+}
+
+private final class Box {}
