@@ -47,20 +47,30 @@ extension XDSType {
     }
 }
 
-/// One optional value per xDS type, in a single array of ``XDSType/allCases`` slots. Every stream
-/// and every sync status keeps one per connected proxy: a `Dictionary` of its four or five entries
-/// takes eight buckets, about twice the room. Encodes as a dictionary keyed by the types' short
-/// names (`CDS`, `EDS`, …), present values only.
+/// One optional value per xDS type, in one array with a slot per type up to the last one used
+/// (state of the world never uses VHDS's). Every stream and every sync status keeps one per
+/// connected proxy: a `Dictionary` of its four or five entries takes eight buckets, about twice
+/// the room. Encodes as a dictionary keyed by the types' short names (`CDS`, `EDS`, …), present
+/// values only.
 public struct XDSTypeTable<Value> {
+    /// Indexed by ``XDSType/ordinal``; never longer than the last type set.
     private var slots: [Value?] = []
 
     public init() {}
 
     public subscript(type: XDSType) -> Value? {
-        get { slots.isEmpty ? nil : slots[type.ordinal] }
+        get { type.ordinal < slots.count ? slots[type.ordinal] : nil }
         _modify {
-            if slots.isEmpty { slots = Array(repeating: nil, count: XDSType.allCases.count) }
-            yield &slots[type.ordinal]
+            let index = type.ordinal
+            if index >= slots.count {
+                // Exactly as many slots as needed (appending would double the capacity).
+                var grown: [Value?] = []
+                grown.reserveCapacity(index + 1)
+                grown.append(contentsOf: slots)
+                grown.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count))
+                slots = grown
+            }
+            yield &slots[index]
         }
     }
 
@@ -75,16 +85,18 @@ public struct XDSTypeTable<Value> {
     /// Takes the value out, leaving its slot empty (the caller then holds its only copy).
     @discardableResult
     public mutating func removeValue(forKey type: XDSType) -> Value? {
-        guard !slots.isEmpty else { return nil }
+        guard type.ordinal < slots.count else { return nil }
         var value: Value?
         swap(&value, &slots[type.ordinal])
         return value
     }
 
+    /// Slots allocated: one per type up to the last one set.
+    var slotCount: Int { slots.count }
+
     /// The present values with their types, in push order.
     public var entries: [(type: XDSType, value: Value)] {
-        guard !slots.isEmpty else { return [] }
-        return XDSType.allCases.compactMap { type in slots[type.ordinal].map { (type, $0) } }
+        XDSType.allCases.compactMap { type in self[type].map { (type, $0) } }
     }
 
     public var isEmpty: Bool { slots.allSatisfy { $0 == nil } }

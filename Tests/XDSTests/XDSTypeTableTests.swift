@@ -13,11 +13,16 @@ import Testing
         table[.endpoint]? += "2"
         table[.listener, default: "l"] += "!"
         #expect(table[.endpoint] == "e2")
+        #expect(table.slotCount == 4, "no slot for VHDS until it is used (state of the world never does)")
         #expect(table.entries.map(\.type) == [.cluster, .endpoint, .listener, .route])
         #expect(table.entries.map(\.value) == ["c", "e2", "l!", "r"])
         #expect(table.removeValue(forKey: .cluster) == "c")
         #expect(table[.cluster] == nil)
         #expect(table.removeValue(forKey: .virtualHost) == nil)
+        #expect(table.slotCount == 4)
+        table[.virtualHost] = "v"
+        #expect(table.slotCount == 5)
+        table[.virtualHost] = nil
         table[.route] = nil
         #expect(table.entries.map(\.type) == [.endpoint, .listener])
         #expect(!table.isEmpty)
