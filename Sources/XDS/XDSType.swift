@@ -29,9 +29,7 @@ public enum XDSType: String, CaseIterable, Sendable, Comparable, Codable {
     /// VHDS exists only in delta xDS; a state-of-the-world stream does not serve it.
     public var isDeltaOnly: Bool { self == .virtualHost }
 
-    public static func < (lhs: XDSType, rhs: XDSType) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
+    public static func < (lhs: XDSType, rhs: XDSType) -> Bool { lhs.ordinal < rhs.ordinal }
 }
 
 extension XDSType {
@@ -103,12 +101,6 @@ public struct XDSTypeTable<Value> {
 }
 
 extension XDSTypeTable: Sendable where Value: Sendable {}
-
-extension XDSTypeTable: Equatable where Value: Equatable {
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        XDSType.allCases.allSatisfy { lhs[$0] == rhs[$0] }
-    }
-}
 
 extension XDSTypeTable: Codable where Value: Codable {
     private struct ShortName: CodingKey {
