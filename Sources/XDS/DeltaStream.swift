@@ -29,10 +29,9 @@ public typealias DeltaDiscoveryResponse = Envoy_Service_Discovery_V3_DeltaDiscov
 /// - a route configuration sent again is followed by all its virtual hosts (Envoy may start a new
 ///   VHDS subscription for it, which waits for them).
 public struct DeltaStream: Sendable {
+    /// Every proxy keeps one per type: the flags come last, packed together.
     public struct TypeState: Sendable {
         public var names: Set<String> = []
-        public var wildcard = false
-        public var subscribed = false
         /// What the client holds (or was last sent): name → version.
         public var known: [String: String] = [:]
         public var sentNonce: String?
@@ -42,6 +41,8 @@ public struct DeltaStream: Sendable {
         /// the subscription unchanged since, a push of the same version has nothing to send
         /// (skips comparing every resource per proxy).
         var syncedTo: String?
+        public var wildcard = false
+        public var subscribed = false
         /// `known` is the class's version map of the config at ``syncedTo`` (shared storage).
         var knownIsShared = false
     }

@@ -28,18 +28,26 @@ public struct DiscoveryStreams: Sendable {
         self.logger = logger
     }
 
+    /// One connected stream. Every connected proxy keeps one, so it holds nothing twice: the proxy
+    /// lives in its sync status entry, and log lines name the connection as they are written.
     struct Connection: Sendable {
         var id: String
-        var proxy: Proxy
         /// The proxy's class, computed once (generations cache config per class).
         var proxyClass: ProxyClass
         /// The connection's sync status, updated in place.
         var status: SyncStatusRegistry.Entry
-        var logger: Logger
         /// Whether a delta ADS stream of this proxy serves routes over VHDS (`SWIFTPILOT_VHDS`).
         var virtualHostDiscovery: Bool
         /// ADS (every type on one stream) rather than a per-type service.
         var aggregated: Bool
+
+        var proxy: Proxy { status.proxy }
+    }
+
+    /// Logs a line about `connection`, naming it; the metadata is built only if `level` is enabled.
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, connection: Connection,
+             metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        logger.log(level: level, message(), metadata: metadata().merging(["proxy": "\(connection.id)"]) { own, _ in own })
     }
 
     /// The proxy named by the first request of a stream, or a gRPC `INVALID_ARGUMENT` saying what is wrong.
@@ -103,23 +111,23 @@ public struct DiscoveryStreams: Sendable {
 
     // MARK: - Bookkeeping
 
-    fileprivate func open(_ proxy: Proxy, nodeID: String, transport: String, virtualHostDiscovery: Bool, aggregated: Bool) -> Connection {
+    func open(_ proxy: Proxy, nodeID: String, transport: String, virtualHostDiscovery: Bool, aggregated: Bool) -> Connection {
         let id = "\(nodeID)-\(connectionCounter.next())"
-        var logger = self.logger
-        logger[metadataKey: "proxy"] = "\(id)"
         var entry = ProxySyncStatus(connectionID: id, nodeID: nodeID, proxyKind: proxy.kind.rawValue, namespace: proxy.namespace, connectedAt: Date())
         entry.transport = transport
         let handle = status.register(entry, proxy: proxy)
         metrics.connected(+1)
-        logger.info("proxy connected", metadata: ["kind": "\(proxy.kind)", "namespace": "\(proxy.namespace)", "transport": "\(transport)"])
-        return Connection(id: id, proxy: proxy, proxyClass: ProxyClass(proxy), status: handle, logger: logger,
-                          virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
+        let connection = Connection(id: id, proxyClass: ProxyClass(proxy), status: handle,
+                                    virtualHostDiscovery: virtualHostDiscovery, aggregated: aggregated)
+        log(.info, "proxy connected", connection: connection,
+            metadata: ["kind": "\(proxy.kind)", "namespace": "\(proxy.namespace)", "transport": "\(transport)"])
+        return connection
     }
 
-    fileprivate func close(_ connection: Connection) {
+    func close(_ connection: Connection) {
         status.remove(connectionID: connection.id)
         metrics.connected(-1)
-        connection.logger.info("proxy disconnected")
+        log(.info, "proxy disconnected", connection: connection)
     }
 
     fileprivate func record(_ events: [SotWStream.Event], connection: Connection, generation: ConfigGeneration) {
@@ -133,7 +141,7 @@ public struct DiscoveryStreams: Sendable {
                 metrics.rejected(type: type)
                 let names = Array(generation.config(for: connection.proxyClass, proxy: connection.proxy)[type].keys)
                 let sources = Provenance.sources(of: type, names: names, message: message, for: connection.proxy, in: generation.model)
-                connection.logger.warning("proxy rejected config", metadata: [
+                log(.warning, "proxy rejected config", connection: connection, metadata: [
                     "type": "\(type.shortName)", "nonce": "\(nonce)", "error": "\(message)", "sources": "\(sources.map(\.description))",
                 ])
                 connection.status.update { status in
@@ -146,7 +154,7 @@ public struct DiscoveryStreams: Sendable {
             case .stale(let type):
                 metrics.staleNonce(type: type)
             case .unknownType(let url):
-                connection.logger.debug("request for a type SwiftPilot does not serve", metadata: ["type": "\(url)"])
+                log(.debug, "request for a type SwiftPilot does not serve", connection: connection, metadata: ["type": "\(url)"])
             }
         }
     }
@@ -155,7 +163,7 @@ public struct DiscoveryStreams: Sendable {
         guard let type = XDSType(rawValue: url) else { return }
         activity.add(1)
         metrics.pushed(type: type, bytes: bytes)
-        connection.logger.debug("sent", metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
+        log(.debug, "sent", connection: connection, metadata: ["type": "\(type.shortName)", "version": "\(version)", "nonce": "\(nonce)", "resources": "\(count)"])
         connection.status.update { status in
             status.snapshotVersion = generation.snapshotVersion
             status.types[type, default: ProxySyncStatus.TypeStatus()].recordSent(version: version, nonce: nonce, count: count)
@@ -199,7 +207,7 @@ private final class StreamSession<Protocol: DiscoveryProtocol>: @unchecked Senda
         streams.activity.add(1)
         let generation = streams.broadcaster.latest
         if let fixedType { request.typeURL = fixedType.typeURL }
-        connection.logger.debug("request", metadata: request.logMetadata)
+        streams.log(.debug, "request", connection: connection, metadata: request.logMetadata)
         if stream == nil { stream = Protocol(serving: connection) }
         // Mutated in place: a copy would copy the stream's tables on every request.
         let responses = try stream!.handle(request, config: generation.config(for: connection.proxyClass, proxy: connection.proxy))

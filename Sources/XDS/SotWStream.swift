@@ -15,23 +15,25 @@ public typealias DiscoveryResponse = Envoy_Service_Discovery_V3_DiscoveryRespons
 /// - every CDS response is followed by an EDS response (clusters warm only on a fresh EDS answer);
 /// - pushes go in the order CDS, EDS, LDS, RDS.
 public struct SotWStream: Sendable {
+    /// Every proxy keeps one per type: the flags come last, so they share the padding of the
+    /// digest's tag rather than each start a word.
     public struct TypeState: Sendable {
         /// Explicit names; empty with `wildcard` = everything.
         public var names: Set<String> = []
-        public var wildcard = false
-        public var subscribed = false
         public var sentVersion: String?
         public var sentNonce: String?
         public var ackedVersion: String?
         public var nackedVersion: String?
         public var nack: String?
-        public var everNamed = false
-        /// The digest of the encoded names last taken, when they came encoded.
-        var namesDigest: NamesDigest?
         /// The config the latest response was built from, and the one the proxy last ACKed:
         /// EDS and RDS pushes carry only what changed since (shared storage, no copy per proxy).
         var sentFrom: SharedConfig?
         var ackedFrom: SharedConfig?
+        /// The digest of the encoded names last taken, when they came encoded.
+        var namesDigest: NamesDigest?
+        public var wildcard = false
+        public var subscribed = false
+        public var everNamed = false
     }
 
     /// What the caller should know about a handled request.

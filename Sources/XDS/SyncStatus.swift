@@ -10,12 +10,74 @@ public struct ProxySyncStatus: Sendable, Codable {
         public var sentAt: Date?
         public var ackedVersion: String?
         public var ackedAt: Date?
-        /// Set while the latest response of this type was rejected.
-        public var nack: String?
-        public var nackedVersion: String?
-        /// The Istio objects (`Kind namespace/name`) behind the rejected resources.
-        public var nackSources: [String]?
         public var resourceCount: Int = 0
+        /// The rejection fields, boxed: they are rare, and every proxy keeps a status per type.
+        private var rejection: Rejection?
+
+        /// Set while the latest response of this type was rejected.
+        public var nack: String? {
+            get { rejection?.message }
+            set { rejection = Rejection(message: newValue, version: nackedVersion, sources: nackSources) }
+        }
+        public var nackedVersion: String? {
+            get { rejection?.version }
+            set { rejection = Rejection(message: nack, version: newValue, sources: nackSources) }
+        }
+        /// The Istio objects (`Kind namespace/name`) behind the rejected resources.
+        public var nackSources: [String]? {
+            get { rejection?.sources }
+            set { rejection = Rejection(message: nack, version: nackedVersion, sources: newValue) }
+        }
+
+        public init() {}
+
+        private final class Rejection: Sendable, Equatable {
+            let message: String?
+            let version: String?
+            let sources: [String]?
+
+            /// `nil` when every field is `nil`.
+            init?(message: String?, version: String?, sources: [String]?) {
+                guard message != nil || version != nil || sources != nil else { return nil }
+                self.message = message
+                self.version = version
+                self.sources = sources
+            }
+
+            static func == (a: Rejection, b: Rejection) -> Bool {
+                a.message == b.message && a.version == b.version && a.sources == b.sources
+            }
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case sentVersion, sentNonce, sentAt, ackedVersion, ackedAt, nack, nackedVersion, nackSources, resourceCount
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            sentVersion = try container.decodeIfPresent(String.self, forKey: .sentVersion)
+            sentNonce = try container.decodeIfPresent(String.self, forKey: .sentNonce)
+            sentAt = try container.decodeIfPresent(Date.self, forKey: .sentAt)
+            ackedVersion = try container.decodeIfPresent(String.self, forKey: .ackedVersion)
+            ackedAt = try container.decodeIfPresent(Date.self, forKey: .ackedAt)
+            resourceCount = try container.decodeIfPresent(Int.self, forKey: .resourceCount) ?? 0
+            rejection = Rejection(message: try container.decodeIfPresent(String.self, forKey: .nack),
+                                  version: try container.decodeIfPresent(String.self, forKey: .nackedVersion),
+                                  sources: try container.decodeIfPresent([String].self, forKey: .nackSources))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(sentVersion, forKey: .sentVersion)
+            try container.encodeIfPresent(sentNonce, forKey: .sentNonce)
+            try container.encodeIfPresent(sentAt, forKey: .sentAt)
+            try container.encodeIfPresent(ackedVersion, forKey: .ackedVersion)
+            try container.encodeIfPresent(ackedAt, forKey: .ackedAt)
+            try container.encodeIfPresent(nack, forKey: .nack)
+            try container.encodeIfPresent(nackedVersion, forKey: .nackedVersion)
+            try container.encodeIfPresent(nackSources, forKey: .nackSources)
+            try container.encode(resourceCount, forKey: .resourceCount)
+        }
 
         /// SYNCED (latest sent is ACKed), NACKED, STALE (sent, not yet ACKed), NOT SENT.
         public var state: String {

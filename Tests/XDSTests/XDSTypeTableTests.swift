@@ -41,7 +41,8 @@ import Testing
     @Test func syncStatusEncodesTypesByShortName() throws {
         var status = ProxySyncStatus(connectionID: "gw-1", nodeID: "gw", proxyKind: "router", namespace: "ns", connectedAt: Date(timeIntervalSince1970: 0))
         status.types[.route, default: .init()].recordSent(version: "v7", nonce: "3", count: 1)
-        status.types[.cluster] = .init(sentVersion: "v1", ackedVersion: "v1")
+        status.types[.cluster, default: .init()].sentVersion = "v1"
+        status.types[.cluster]?.ackedVersion = "v1"
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any]
         let types = try #require(json?["types"] as? [String: [String: Any]])
         #expect(Set(types.keys) == ["CDS", "RDS"])
@@ -55,6 +56,34 @@ import Testing
         #expect(decoded.types.entries.map(\.type) == [.endpoint])
         #expect(decoded.types[.endpoint]?.state == "STALE")
         #expect(decoded.types[.endpoint]?.resourceCount == 4)
+    }
+
+    /// The rejection fields are kept apart from the rest, yet read, compare and encode as plain fields.
+    @Test func rejectionFieldsActAsPlainFields() throws {
+        var status = ProxySyncStatus.TypeStatus()
+        status.sentVersion = "v3"
+        status.nack = "bad cluster"
+        status.nackedVersion = "v3"
+        status.nackSources = ["DestinationRule ns/dr"]
+        #expect(status.state == "NACKED")
+        let json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any])
+        #expect(json["nack"] as? String == "bad cluster")
+        #expect(json["nackedVersion"] as? String == "v3")
+        #expect(json["nackSources"] as? [String] == ["DestinationRule ns/dr"])
+        let decoded = try JSONDecoder().decode(ProxySyncStatus.TypeStatus.self, from: JSONEncoder().encode(status))
+        #expect(decoded == status)
+        var changed = decoded
+        changed.nackedVersion = "v4"
+        #expect(changed != status)
+        #expect(changed.nack == "bad cluster", "setting one field keeps the others")
+
+        status.nack = nil
+        status.nackedVersion = nil
+        status.nackSources = nil
+        #expect(status == { var fresh = ProxySyncStatus.TypeStatus(); fresh.sentVersion = "v3"; return fresh }())
+        #expect(status.state == "STALE")
+        let cleared = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any])
+        #expect(Set(cleared.keys) == ["sentVersion", "resourceCount"])
     }
 }
 
