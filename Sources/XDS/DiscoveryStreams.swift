@@ -145,11 +145,7 @@ public struct DiscoveryStreams: Sendable {
                     "type": "\(type.shortName)", "nonce": "\(nonce)", "error": "\(message)", "sources": "\(sources.map(\.description))",
                 ])
                 connection.status.update { status in
-                    var entry = status.types[type] ?? ProxySyncStatus.TypeStatus()
-                    entry.nack = message
-                    entry.nackedVersion = entry.sentVersion
-                    entry.nackSources = sources.map(\.description)
-                    status.types[type] = entry
+                    status.types[type, default: ProxySyncStatus.TypeStatus()].reject(message: message, sources: sources.map(\.description))
                 }
             case .stale(let type):
                 metrics.staleNonce(type: type)
@@ -270,9 +266,7 @@ extension ProxySyncStatus.TypeStatus {
         if let sentAt, ackedVersion != sentVersion { metrics.converged(after: Date().timeIntervalSince(sentAt)) }
         ackedVersion = sentVersion
         ackedAt = Date()
-        nack = nil
-        nackedVersion = nil
-        nackSources = nil
+        clearRejection()
     }
 
     mutating func recordSent(version: String, nonce: String, count: Int) {

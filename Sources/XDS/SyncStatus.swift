@@ -31,6 +31,14 @@ public struct ProxySyncStatus: Sendable, Codable {
 
         public init() {}
 
+        /// The latest response sent was rejected: `message` from the proxy, `sources` behind it.
+        public mutating func reject(message: String, sources: [String]) {
+            rejection = Rejection(message: message, version: sentVersion, sources: sources)
+        }
+
+        /// The proxy accepted a response since its last rejection.
+        public mutating func clearRejection() { rejection = nil }
+
         private final class Rejection: Sendable, Equatable {
             let message: String?
             let version: String?

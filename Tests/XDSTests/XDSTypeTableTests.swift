@@ -62,10 +62,9 @@ import Testing
     @Test func rejectionFieldsActAsPlainFields() throws {
         var status = ProxySyncStatus.TypeStatus()
         status.sentVersion = "v3"
-        status.nack = "bad cluster"
-        status.nackedVersion = "v3"
-        status.nackSources = ["DestinationRule ns/dr"]
+        status.reject(message: "bad cluster", sources: ["DestinationRule ns/dr"])
         #expect(status.state == "NACKED")
+        #expect(status.nackedVersion == "v3", "the rejected version is the one last sent")
         let json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any])
         #expect(json["nack"] as? String == "bad cluster")
         #expect(json["nackedVersion"] as? String == "v3")
@@ -77,9 +76,7 @@ import Testing
         #expect(changed != status)
         #expect(changed.nack == "bad cluster", "setting one field keeps the others")
 
-        status.nack = nil
-        status.nackedVersion = nil
-        status.nackSources = nil
+        status.clearRejection()
         #expect(status == { var fresh = ProxySyncStatus.TypeStatus(); fresh.sentVersion = "v3"; return fresh }())
         #expect(status.state == "STALE")
         let cleared = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any])
