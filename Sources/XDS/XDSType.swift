@@ -75,8 +75,10 @@ public struct XDSTypeTable<Value> {
     public subscript(type: XDSType, default value: @autoclosure () -> Value) -> Value {
         get { self[type] ?? value() }
         _modify {
-            if self[type] == nil { self[type] = value() }
-            yield &slots[type.ordinal]!
+            // Checks the slot in place: reading `self[type]` would copy the value on every call.
+            let index = type.ordinal
+            if index >= slots.count || slots[index] == nil { self[type] = value() }
+            yield &slots[index]!
         }
     }
 
