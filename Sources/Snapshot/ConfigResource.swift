@@ -41,43 +41,109 @@ extension ConfigKey {
 }
 
 /// One Istio config resource as held by a snapshot: its body plus the metadata MCP carries.
+///
+/// The fields live in one shared, immutable box: a resource is copied at every stage (decoded,
+/// cached by the MCP sink, held by the aggregator, the snapshot and the mesh model), and copying
+/// the box is one reference count where copying the fields was a couple of hundred bytes and a
+/// dozen. Resources that share a box are the same resource, known without comparing content.
 public struct ConfigResource: Sendable, Equatable {
-    public var key: ConfigKey
+    private final class Fields: Sendable {
+        let key: ConfigKey
+        let version: String
+        let labels: [String: String]
+        let annotations: [String: String]
+        let createTime: Date?
+        let spec: ConfigSpec
+        let origin: String
+        let sourceLocation: String?
+        let contentHash: UInt64
+
+        init(key: ConfigKey, version: String, labels: [String: String], annotations: [String: String], createTime: Date?,
+             spec: ConfigSpec, origin: String, sourceLocation: String?, contentHash: UInt64) {
+            self.key = key
+            self.version = version
+            self.labels = labels
+            self.annotations = annotations
+            self.createTime = createTime
+            self.spec = spec
+            self.origin = origin
+            self.sourceLocation = sourceLocation
+            self.contentHash = contentHash
+        }
+
+        /// These fields with some replaced (the content hash is kept, as when it was a stored field).
+        func with(key: ConfigKey? = nil, version: String? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil,
+                  createTime: Date?? = nil, spec: ConfigSpec? = nil, origin: String? = nil, sourceLocation: String?? = nil) -> Fields {
+            Fields(key: key ?? self.key, version: version ?? self.version, labels: labels ?? self.labels,
+                   annotations: annotations ?? self.annotations, createTime: createTime ?? self.createTime, spec: spec ?? self.spec,
+                   origin: origin ?? self.origin, sourceLocation: sourceLocation ?? self.sourceLocation, contentHash: contentHash)
+        }
+    }
+
+    private var fields: Fields
+
+    public var key: ConfigKey {
+        get { fields.key }
+        set { fields = fields.with(key: newValue) }
+    }
     /// The producer's opaque per-resource version (may be empty).
-    public var version: String
-    public var labels: [String: String]
-    public var annotations: [String: String]
-    public var createTime: Date?
-    public var spec: ConfigSpec
+    public var version: String {
+        get { fields.version }
+        set { fields = fields.with(version: newValue) }
+    }
+    public var labels: [String: String] {
+        get { fields.labels }
+        set { fields = fields.with(labels: newValue) }
+    }
+    public var annotations: [String: String] {
+        get { fields.annotations }
+        set { fields = fields.with(annotations: newValue) }
+    }
+    public var createTime: Date? {
+        get { fields.createTime }
+        set { fields = fields.with(createTime: .some(newValue)) }
+    }
+    public var spec: ConfigSpec {
+        get { fields.spec }
+        set { fields = fields.with(spec: newValue) }
+    }
     /// Which configured source delivered it (for conflicts and error messages).
-    public var origin: String
+    public var origin: String {
+        get { fields.origin }
+        set { fields = fields.with(origin: newValue) }
+    }
     /// Where in the source it came from (`file: document N (line L)`), for error messages; not content.
-    public var sourceLocation: String?
+    public var sourceLocation: String? {
+        get { fields.sourceLocation }
+        set { fields = fields.with(sourceLocation: .some(newValue)) }
+    }
     /// A hash of everything that affects translation: body, labels and annotations.
-    public let contentHash: UInt64
+    public var contentHash: UInt64 { fields.contentHash }
 
     public init(
         key: ConfigKey, spec: ConfigSpec, version: String = "", labels: [String: String] = [:],
         annotations: [String: String] = [:], createTime: Date? = nil, origin: String = ""
     ) {
         precondition(key.kind == spec.kind, "\(key) carries a \(spec.kind) body")
-        self.key = key
-        self.spec = spec
-        self.version = version
-        self.labels = labels
-        self.annotations = annotations
-        self.createTime = createTime
-        self.origin = origin
         var hasher = FNV1a()
         hasher.combine(spec.serializedBytes())
         for (k, v) in labels.sorted(by: { $0.key < $1.key }) { hasher.combine("l\(k)=\(v)") }
         for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { hasher.combine("a\(k)=\(v)") }
-        self.contentHash = hasher.value
+        fields = Fields(key: key, version: version, labels: labels, annotations: annotations, createTime: createTime,
+                        spec: spec, origin: origin, sourceLocation: nil, contentHash: hasher.value)
+    }
+
+    public static func == (a: ConfigResource, b: ConfigResource) -> Bool {
+        if a.fields === b.fields { return true }
+        return a.key == b.key && a.version == b.version && a.labels == b.labels && a.annotations == b.annotations
+            && a.createTime == b.createTime && a.spec == b.spec && a.origin == b.origin && a.sourceLocation == b.sourceLocation
+            && a.contentHash == b.contentHash
     }
 
     /// Same content for translation purposes (the producer's version and origin do not count).
     public func hasSameContent(as other: ConfigResource) -> Bool {
-        contentHash == other.contentHash && spec == other.spec && labels == other.labels && annotations == other.annotations
+        if fields === other.fields { return true }
+        return contentHash == other.contentHash && spec == other.spec && labels == other.labels && annotations == other.annotations
     }
 }
 

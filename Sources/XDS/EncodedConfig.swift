@@ -7,12 +7,16 @@ import Synchronization
 import Translation
 
 /// One Envoy resource, serialized once and shared by every proxy that receives it.
-public struct EncodedResource: Sendable, Equatable {
-    public var name: String
+///
+/// A class: the per-type lists, maps and sorted blocks of every generation hold thousands of
+/// these, and a generation brought forward copies those collections; copying a reference is one
+/// count where copying the fields was well over a hundred bytes and several counts each.
+public final class EncodedResource: Sendable, Equatable {
+    public let name: String
     /// The resource packed in an `Any` (deterministic bytes, typed URL).
-    public var any: Google_Protobuf_Any
+    public let any: Google_Protobuf_Any
     /// Content hash of the bytes; also the per-resource version in delta xDS.
-    public var hash: UInt64
+    public let hash: UInt64
 
     /// ``hash`` as a string, computed once.
     public let version: String
@@ -23,12 +27,12 @@ public struct EncodedResource: Sendable, Equatable {
     /// shared by every delta stream that sends it.
     public let deltaResource: Envoy_Service_Discovery_V3_Resource
 
-    public init(name: String, message: any SwiftProtobuf.Message) {
+    public convenience init(name: String, message: any SwiftProtobuf.Message) {
         self.init(name: name, any: Packing.any(message))
     }
 
     /// A resource already packed (its bytes deterministic).
-    public init(name: String, any: Google_Protobuf_Any) {
+    public convenience init(name: String, any: Google_Protobuf_Any) {
         var hasher = FNV1a()
         hasher.combine(any.value)
         self.init(name: name, any: any, hash: hasher.value)
@@ -53,6 +57,11 @@ public struct EncodedResource: Sendable, Equatable {
         wrapped.version = version
         wrapped.resource = any
         deltaResource = wrapped
+    }
+
+    /// Same name and content (the rest follows from these).
+    public static func == (a: EncodedResource, b: EncodedResource) -> Bool {
+        a === b || (a.name == b.name && a.hash == b.hash && a.any == b.any)
     }
 }
 

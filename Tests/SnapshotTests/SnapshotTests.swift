@@ -31,6 +31,28 @@ func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [St
         #expect(next.snapshot.version == first.version)
     }
 
+    /// The fields sit in a shared box: a copy changed must leave the original as it was, and
+    /// equality still compares fields (two boxes with equal fields are equal).
+    @Test func resourcesKeepValueSemantics() {
+        let original = serviceEntry("a", "x", host: "x.com", labels: ["k": "v"])
+        var copy = original
+        #expect(copy == original)
+        copy.labels = ["k": "w"]
+        copy.sourceLocation = "file.yaml: document 1"
+        copy.createTime = Date(timeIntervalSince1970: 5)
+        #expect(original.labels == ["k": "v"])
+        #expect(original.sourceLocation == nil)
+        #expect(original.createTime == nil)
+        #expect(copy.labels == ["k": "w"] && copy.sourceLocation == "file.yaml: document 1" && copy.createTime == Date(timeIntervalSince1970: 5))
+        #expect(copy != original)
+        #expect(!copy.hasSameContent(as: original))
+        copy.createTime = nil
+        #expect(copy.createTime == nil, "a field set to nil is nil, not left as it was")
+        let twin = serviceEntry("a", "x", host: "x.com", labels: ["k": "v"])
+        #expect(twin == original && twin.hasSameContent(as: original))
+        #expect(serviceEntry("a", "x", host: "y.com", labels: ["k": "v"]) != original)
+    }
+
     @Test func labelsAreContent() {
         let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
         let next = first.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com", labels: ["k": "v"])])]))
