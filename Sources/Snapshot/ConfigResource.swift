@@ -47,75 +47,68 @@ extension ConfigKey {
 /// the box is one reference count where copying the fields was a couple of hundred bytes and a
 /// dozen. Resources that share a box are the same resource, known without comparing content.
 public struct ConfigResource: Sendable, Equatable {
-    private final class Fields: Sendable {
-        let key: ConfigKey
-        let version: String
-        let labels: [String: String]
-        let annotations: [String: String]
-        let createTime: Date?
-        let spec: ConfigSpec
-        let origin: String
-        let sourceLocation: String?
+    private struct Fields {
+        var key: ConfigKey
+        var version: String
+        var labels: [String: String]
+        var annotations: [String: String]
+        var createTime: Date?
+        var spec: ConfigSpec
+        var origin: String
+        var sourceLocation: String?
+        /// Kept by the setters, as when it was a stored `let`.
         let contentHash: UInt64
-
-        init(key: ConfigKey, version: String, labels: [String: String], annotations: [String: String], createTime: Date?,
-             spec: ConfigSpec, origin: String, sourceLocation: String?, contentHash: UInt64) {
-            self.key = key
-            self.version = version
-            self.labels = labels
-            self.annotations = annotations
-            self.createTime = createTime
-            self.spec = spec
-            self.origin = origin
-            self.sourceLocation = sourceLocation
-            self.contentHash = contentHash
-        }
-
-        /// These fields with some replaced (the content hash is kept, as when it was a stored field).
-        func with(key: ConfigKey? = nil, version: String? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil,
-                  createTime: Date?? = nil, spec: ConfigSpec? = nil, origin: String? = nil, sourceLocation: String?? = nil) -> Fields {
-            Fields(key: key ?? self.key, version: version ?? self.version, labels: labels ?? self.labels,
-                   annotations: annotations ?? self.annotations, createTime: createTime ?? self.createTime, spec: spec ?? self.spec,
-                   origin: origin ?? self.origin, sourceLocation: sourceLocation ?? self.sourceLocation, contentHash: contentHash)
-        }
     }
 
-    private var fields: Fields
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+    private var fields: Fields { box.fields }
+
+    /// A new box with one field replaced (the shared one is never written).
+    private mutating func set<Value>(_ field: WritableKeyPath<Fields, Value>, _ value: Value) {
+        var copy = box.fields
+        copy[keyPath: field] = value
+        box = Box(copy)
+    }
 
     public var key: ConfigKey {
         get { fields.key }
-        set { fields = fields.with(key: newValue) }
+        set { set(\.key, newValue) }
     }
     /// The producer's opaque per-resource version (may be empty).
     public var version: String {
         get { fields.version }
-        set { fields = fields.with(version: newValue) }
+        set { set(\.version, newValue) }
     }
     public var labels: [String: String] {
         get { fields.labels }
-        set { fields = fields.with(labels: newValue) }
+        set { set(\.labels, newValue) }
     }
     public var annotations: [String: String] {
         get { fields.annotations }
-        set { fields = fields.with(annotations: newValue) }
+        set { set(\.annotations, newValue) }
     }
     public var createTime: Date? {
         get { fields.createTime }
-        set { fields = fields.with(createTime: .some(newValue)) }
+        set { set(\.createTime, newValue) }
     }
     public var spec: ConfigSpec {
         get { fields.spec }
-        set { fields = fields.with(spec: newValue) }
+        set { set(\.spec, newValue) }
     }
     /// Which configured source delivered it (for conflicts and error messages).
     public var origin: String {
         get { fields.origin }
-        set { fields = fields.with(origin: newValue) }
+        set { set(\.origin, newValue) }
     }
     /// Where in the source it came from (`file: document N (line L)`), for error messages; not content.
     public var sourceLocation: String? {
         get { fields.sourceLocation }
-        set { fields = fields.with(sourceLocation: .some(newValue)) }
+        set { set(\.sourceLocation, newValue) }
     }
     /// A hash of everything that affects translation: body, labels and annotations.
     public var contentHash: UInt64 { fields.contentHash }
@@ -129,12 +122,12 @@ public struct ConfigResource: Sendable, Equatable {
         hasher.combine(spec.serializedBytes())
         for (k, v) in labels.sorted(by: { $0.key < $1.key }) { hasher.combine("l\(k)=\(v)") }
         for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { hasher.combine("a\(k)=\(v)") }
-        fields = Fields(key: key, version: version, labels: labels, annotations: annotations, createTime: createTime,
-                        spec: spec, origin: origin, sourceLocation: nil, contentHash: hasher.value)
+        box = Box(Fields(key: key, version: version, labels: labels, annotations: annotations, createTime: createTime,
+                         spec: spec, origin: origin, sourceLocation: nil, contentHash: hasher.value))
     }
 
     public static func == (a: ConfigResource, b: ConfigResource) -> Bool {
-        if a.fields === b.fields { return true }
+        if a.box === b.box { return true }
         return a.key == b.key && a.version == b.version && a.labels == b.labels && a.annotations == b.annotations
             && a.createTime == b.createTime && a.spec == b.spec && a.origin == b.origin && a.sourceLocation == b.sourceLocation
             && a.contentHash == b.contentHash
@@ -142,7 +135,7 @@ public struct ConfigResource: Sendable, Equatable {
 
     /// Same content for translation purposes (the producer's version and origin do not count).
     public func hasSameContent(as other: ConfigResource) -> Bool {
-        if fields === other.fields { return true }
+        if box === other.box { return true }
         return contentHash == other.contentHash && spec == other.spec && labels == other.labels && annotations == other.annotations
     }
 }
