@@ -56,8 +56,8 @@ public struct ConfigResource: Sendable, Equatable {
         var spec: ConfigSpec
         var origin: String
         var sourceLocation: String?
-        /// Kept by the setters, as when it was a stored `let`.
-        let contentHash: UInt64
+        /// Of `spec`, `labels` and `annotations`; their setters recompute it.
+        var contentHash: UInt64
     }
 
     private final class Box: Sendable {
@@ -68,11 +68,21 @@ public struct ConfigResource: Sendable, Equatable {
     private var box: Box
     private var fields: Fields { box.fields }
 
-    /// A new box with one field replaced (the shared one is never written).
-    private mutating func set<Value>(_ field: WritableKeyPath<Fields, Value>, _ value: Value) {
+    /// A new box with one field replaced (the shared one is never written); `rehash` for the fields
+    /// the content hash covers.
+    private mutating func set<Value>(_ field: WritableKeyPath<Fields, Value>, _ value: Value, rehash: Bool = false) {
         var copy = box.fields
         copy[keyPath: field] = value
+        if rehash { copy.contentHash = Self.contentHash(spec: copy.spec, labels: copy.labels, annotations: copy.annotations) }
         box = Box(copy)
+    }
+
+    private static func contentHash(spec: ConfigSpec, labels: [String: String], annotations: [String: String]) -> UInt64 {
+        var hasher = FNV1a()
+        hasher.combine(spec.serializedBytes())
+        for (k, v) in labels.sorted(by: { $0.key < $1.key }) { hasher.combine("l\(k)=\(v)") }
+        for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { hasher.combine("a\(k)=\(v)") }
+        return hasher.value
     }
 
     public var key: ConfigKey {
@@ -86,11 +96,11 @@ public struct ConfigResource: Sendable, Equatable {
     }
     public var labels: [String: String] {
         get { fields.labels }
-        set { set(\.labels, newValue) }
+        set { set(\.labels, newValue, rehash: true) }
     }
     public var annotations: [String: String] {
         get { fields.annotations }
-        set { set(\.annotations, newValue) }
+        set { set(\.annotations, newValue, rehash: true) }
     }
     public var createTime: Date? {
         get { fields.createTime }
@@ -98,7 +108,7 @@ public struct ConfigResource: Sendable, Equatable {
     }
     public var spec: ConfigSpec {
         get { fields.spec }
-        set { set(\.spec, newValue) }
+        set { set(\.spec, newValue, rehash: true) }
     }
     /// Which configured source delivered it (for conflicts and error messages).
     public var origin: String {
@@ -118,12 +128,9 @@ public struct ConfigResource: Sendable, Equatable {
         annotations: [String: String] = [:], createTime: Date? = nil, origin: String = ""
     ) {
         precondition(key.kind == spec.kind, "\(key) carries a \(spec.kind) body")
-        var hasher = FNV1a()
-        hasher.combine(spec.serializedBytes())
-        for (k, v) in labels.sorted(by: { $0.key < $1.key }) { hasher.combine("l\(k)=\(v)") }
-        for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { hasher.combine("a\(k)=\(v)") }
         box = Box(Fields(key: key, version: version, labels: labels, annotations: annotations, createTime: createTime,
-                         spec: spec, origin: origin, sourceLocation: nil, contentHash: hasher.value))
+                         spec: spec, origin: origin, sourceLocation: nil,
+                         contentHash: Self.contentHash(spec: spec, labels: labels, annotations: annotations)))
     }
 
     public static func == (a: ConfigResource, b: ConfigResource) -> Bool {

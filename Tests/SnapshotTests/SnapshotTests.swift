@@ -53,6 +53,25 @@ func serviceEntry(_ namespace: String, _ name: String, host: String, labels: [St
         #expect(serviceEntry("a", "x", host: "y.com", labels: ["k": "v"]) != original)
     }
 
+    /// The content hash follows the fields it covers: a resource edited into another's content
+    /// hashes like it, so a snapshot sees no change.
+    @Test func editedContentIsRehashed() {
+        let target = serviceEntry("a", "x", host: "y.com", labels: ["k": "w"])
+        var edited = serviceEntry("a", "x", host: "x.com", labels: ["k": "w"])
+        #expect(edited.contentHash != target.contentHash)
+        edited.spec = target.spec
+        #expect(edited.contentHash == target.contentHash)
+        #expect(edited == target)
+        let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([target])])).snapshot
+        #expect(first.applying(SnapshotUpdate([.serviceEntry: .replace([edited])])).diff.isEmpty)
+        edited.labels = ["k": "v"]
+        #expect(edited.contentHash != target.contentHash)
+        edited.labels = target.labels
+        edited.annotations = ["note": "n"]
+        #expect(edited.contentHash != target.contentHash)
+        #expect(first.applying(SnapshotUpdate([.serviceEntry: .replace([edited])])).diff.changes[.serviceEntry]?.changed == ["a/x"])
+    }
+
     @Test func labelsAreContent() {
         let first = Snapshot.empty.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com")])])).snapshot
         let next = first.applying(SnapshotUpdate([.serviceEntry: .replace([serviceEntry("a", "x", host: "x.com", labels: ["k": "v"])])]))
