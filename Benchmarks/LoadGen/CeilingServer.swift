@@ -202,8 +202,13 @@ final class CeilingServer: Sendable {
     func serve(port: Int) async throws {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext,
-            // SwiftPilot's own transport settings, so both servers meet the same HTTP/2 connection.
-            config: DiscoveryServer.transportConfig(maxMessageBytes: 64 << 20))
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = 64 << 20
+                // The same listen queue as SwiftPilot's, so a connection storm meets the same kernel.
+                $0.channelDebuggingCallbacks.onBindTCPListener = { channel in
+                    channel.setOption(ChannelOptions.backlog, value: DiscoveryServer.listenBacklog)
+                }
+            })
         let server = GRPCServer(transport: transport, services: [Service(server: self)])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }

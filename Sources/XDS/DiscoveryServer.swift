@@ -26,7 +26,16 @@ public final class DiscoveryServer: Sendable {
         broadcaster = GenerationBroadcaster(initial: ConfigGeneration(snapshot: store.current))
         transport = .http2NIOPosix(
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext,
-            config: Self.transportConfig(maxMessageBytes: maxMessageBytes))
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = maxMessageBytes
+                $0.http2.targetWindowSize = Self.receiveWindow
+                $0.channelDebuggingCallbacks.onBindTCPListener = { channel in
+                    channel.setOption(ChannelOptions.backlog, value: Self.listenBacklog)
+                }
+                $0.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                    channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+                }
+            })
         let streams = DiscoveryStreams(broadcaster: broadcaster, status: status, logger: logger)
         trimmer = HeapTrimmer(activity: streams.activity)
         server = GRPCServer(transport: transport, services: [
@@ -46,27 +55,15 @@ public final class DiscoveryServer: Sendable {
     /// Set on the listener before it listens (`onBindTCPListener` runs in its initializer).
     public static let listenBacklog: Int32 = 65_535
 
-    /// The HTTP/2 transport every proxy connection gets; public so the benchmarks' ceiling server
-    /// runs on the same one.
-    ///
-    /// The receive window is 8 MiB (grpc-swift's client default) instead of the server default of
-    /// 64 KB. A state-of-the-world EDS ACK names every cluster (about 140 KB at 1,000 services), so
-    /// with 64 KB each ACK stalled mid-message until a WINDOW_UPDATE came back. Measured in
-    /// alternated runs at 1,000 SotW proxies on 1,000 services (`Benchmarks/README.md`): the
-    /// endpoint change's p50 fell from 239–322 to 168–197 ms. The window reserves no memory:
-    /// requests are still read 2 KB at a time and bounded by `maxMessageBytes`.
-    public static func transportConfig(maxMessageBytes: Int) -> HTTP2ServerTransport.Posix.Config {
-        .defaults {
-            $0.rpc.maxRequestPayloadSize = maxMessageBytes
-            $0.http2.targetWindowSize = 8 << 20
-            $0.channelDebuggingCallbacks.onBindTCPListener = { channel in
-                channel.setOption(ChannelOptions.backlog, value: Self.listenBacklog)
-            }
-            $0.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-                channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
-            }
-        }
-    }
+    /// The HTTP/2 receive window: 8 MiB (grpc-swift's client default) instead of the server default
+    /// of 64 KB. A state-of-the-world EDS ACK names every cluster (about 140 KB at 1,000 services),
+    /// so with 64 KB each ACK stalled mid-message until a WINDOW_UPDATE came back. Measured in
+    /// alternated runs at 1,000 SotW proxies on 1,000 services (`Benchmarks/results/ab/window-ab.md`):
+    /// the endpoint change's p50 fell from 239–322 to 168–197 ms. The window reserves no memory:
+    /// requests are still read 2 KB at a time and bounded by `maxMessageBytes`. (The benchmarks'
+    /// ceiling server keeps grpc-swift's defaults: it reads up to 64 KB at a time, and there the
+    /// same window made its SotW endpoint push slower.)
+    static let receiveWindow = 8 << 20
 
     /// Reads into at most 2 KB per connection. Without a cap, a proxy's large requests (a SotW EDS
     /// request or ACK names every cluster) grow its pooled read buffer, and the HTTP/2 frame
