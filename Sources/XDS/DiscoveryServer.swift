@@ -55,15 +55,14 @@ public final class DiscoveryServer: Sendable {
     /// Set on the listener before it listens (`onBindTCPListener` runs in its initializer).
     public static let listenBacklog: Int32 = 65_535
 
-    /// The HTTP/2 receive window: 8 MiB (grpc-swift's client default) instead of the server default
-    /// of 64 KB. A state-of-the-world EDS ACK names every cluster (about 140 KB at 1,000 services),
-    /// so with 64 KB each ACK stalled mid-message until a WINDOW_UPDATE came back. Measured in
-    /// alternated runs at 1,000 SotW proxies on 1,000 services (`Benchmarks/results/ab/window-ab.md`):
-    /// the endpoint change's p50 fell from 239–322 to 168–197 ms. The window reserves no memory:
-    /// requests are still read 2 KB at a time and bounded by `maxMessageBytes`. (The benchmarks'
-    /// ceiling server keeps grpc-swift's defaults: it reads up to 64 KB at a time, and there the
-    /// same window made its SotW endpoint push slower.)
-    static let receiveWindow = 8 << 20
+    /// The HTTP/2 receive window: 256 KB instead of grpc-swift's server default of 64 KB. A
+    /// state-of-the-world EDS ACK names every cluster (about 140 KB at 1,000 services); with 64 KB
+    /// each such ACK stalled mid-message until a WINDOW_UPDATE came back. The window is also the
+    /// backpressure: what a proxy may send that the server has not yet processed. With 8 MiB, a
+    /// reconnect storm right after endpoint churn cost twice the server CPU (not traced; queued
+    /// stale ACKs are the likely cause), and 256 KB did not. Measured in alternated runs at 1,000 SotW proxies on 1,000 services
+    /// (`Benchmarks/results/ab/window-ab.md`).
+    static let receiveWindow = 256 << 10
 
     /// Reads into at most 2 KB per connection. Without a cap, a proxy's large requests (a SotW EDS
     /// request or ACK names every cluster) grow its pooled read buffer, and the HTTP/2 frame
