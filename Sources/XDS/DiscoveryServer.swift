@@ -59,9 +59,9 @@ public final class DiscoveryServer: Sendable {
     /// state-of-the-world EDS ACK names every cluster (about 140 KB at 1,000 services); with 64 KB
     /// each such ACK stalled mid-message until a WINDOW_UPDATE came back. The window is also the
     /// backpressure: what a proxy may send that the server has not yet processed. With 8 MiB, a
-    /// reconnect storm right after endpoint churn cost twice the server CPU (not traced; queued
-    /// stale ACKs are the likely cause), and 256 KB did not. Measured in alternated runs at 1,000 SotW proxies on 1,000 services
-    /// (`Benchmarks/results/ab/window-ab.md`).
+    /// reconnect storm right after endpoint churn cost twice the server CPU (where it went was not
+    /// traced); with 256 KB it did not. Measured in alternated runs at 1,000 SotW proxies on 1,000
+    /// services (`Benchmarks/results/ab/window-ab.md`).
     static let receiveWindow = 256 << 10
 
     /// Reads into at most 2 KB per connection. Without a cap, a proxy's large requests (a SotW EDS
