@@ -204,9 +204,11 @@ public struct EncodedConfig: Sendable {
     /// full summary.
     private mutating func summarize(_ type: XDSType, replacing changed: [EncodedResource]) {
         guard !changed.isEmpty else { return }
-        guard var list = blocks[type]?.resources, var sum = versionSums[type], var versionMap = versions.removeValue(forKey: type) else {
+        guard let block = blocks[type], var sum = versionSums[type], var versionMap = versions.removeValue(forKey: type) else {
             return summarize(type)
         }
+        var list = block.resources
+        var bodyBytes = block.bodyBytes
         for resource in changed {
             // Binary search by name in the sorted list.
             var low = 0, high = list.count
@@ -216,12 +218,13 @@ public struct EncodedConfig: Sendable {
             }
             guard low < list.count, list[low].name == resource.name else { return summarize(type) }
             sum = sum &- list[low].entryHash &+ resource.entryHash
+            bodyBytes += resource.any.value.count - list[low].any.value.count
             list[low] = resource
             versionMap[resource.name] = resource.version
         }
         versionSums[type] = sum
         fullVersion[type] = String(sum, radix: 16)
-        blocks[type] = EncodedBlock(list)
+        blocks[type] = EncodedBlock(list, bodyBytes: bodyBytes)
         versions[type] = versionMap
     }
 
@@ -365,9 +368,11 @@ public final class EncodedBlock: Sendable {
     private let stateOfTheWorld = Mutex<[UInt8]?>(nil)
     private let delta = Mutex<[UInt8]?>(nil)
 
-    init(_ resources: [EncodedResource]) {
+    /// - Parameter bodyBytes: the bodies' total when known (a block updated in place adjusts its
+    ///   predecessor's by the resources replaced, instead of visiting every resource).
+    init(_ resources: [EncodedResource], bodyBytes: Int? = nil) {
         self.resources = resources
-        bodyBytes = resources.reduce(0) { $0 + $1.any.value.count }
+        self.bodyBytes = bodyBytes ?? resources.reduce(0) { $0 + $1.any.value.count }
     }
 
     /// The encoded run for a state-of-the-world or a delta response.

@@ -124,6 +124,7 @@ private let proxies = [
                         #expect(carried.fullVersion[type] == expected.fullVersion[type])
                         #expect(carried.sorted(type).map(\.hash) == expected.sorted(type).map(\.hash))
                         #expect(carried.versions[type] == expected.versions[type] && carried.names[type] == expected.names[type])
+                        #expect(carried.blocks[type]?.bodyBytes == expected.blocks[type]?.bodyBytes, "the bytes a push of the whole type reports")
                     }
                 }
                 #expect(next.diagnostics.map(\.description) == fresh.diagnostics.map(\.description))
