@@ -28,6 +28,7 @@ struct CeilingServe: AsyncParsableCommand {
 }
 
 extension Fleet.Transport: ExpressibleByArgument {}
+extension Fleet.Client: ExpressibleByArgument {}
 
 struct Scenarios: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,6 +52,8 @@ struct Scenarios: AsyncParsableCommand {
     @Option(help: "Longest wait for any convergence, seconds.") var timeout = 120.0
     @Option(help: "How the simulated proxies speak: sotw (state-of-the-world ADS) or delta (incremental ADS with VHDS). The ceiling speaks the same.")
     var transport: Fleet.Transport = .sotw
+    @Option(help: "The simulated proxies' HTTP/2 client: nio (gRPC framed on SwiftNIO's HTTP/2, answered on the event loop) or grpc (grpc-swift's client). The ceiling runs against the same.")
+    var client: Fleet.Client = .nio
 
     func run() async throws {
         let known = ["cold-sync", "memory", "idle", "vs-change", "endpoint-change", "burst", "churn", "reconnect", "ceiling"]
@@ -62,6 +65,7 @@ struct Scenarios: AsyncParsableCommand {
         if selected.contains(where: { $0 != "ceiling" && $0 != "cold-sync" }), !selected.contains("cold-sync") { selected.insert("cold-sync", at: 0) }
         var report = Report()
         report.parameters = ["proxies": "\(proxies)", "services": "\(services)", "endpoints": "\(endpoints)", "transport": (transport == .delta ? "delta ADS (VHDS)" : "SotW ADS") + ", one HTTP/2 connection per proxy",
+                             "client": client == .nio ? "HTTP/2 on SwiftNIO, answered on the event loop" : "grpc-swift 2",
                              "debounce-ms": "\(debounceMs)", "repeats": "\(repeats)", "burst": "\(burst)",
                              "churn": "\(churnRate)/s for \(churnSeconds) s", "idle-window": "\(idleSeconds) s", "benchmarks": selected.joined(separator: ",")]
         let workload = Workload(services: services, endpointsPerService: endpoints)
@@ -169,7 +173,7 @@ final class Runner: @unchecked Sendable {
 
     func coldSync(_ report: inout Report) async throws {
         // One probe proxy first: the shared config is translated and encoded on first use.
-        let probe = Fleet(proxies: 1, transport: options.transport)
+        let probe = Fleet(proxies: 1, transport: options.transport, client: options.client)
         let cpu0 = ProcStats.cpuSeconds(pid: pid)
         probe.start(port: xdsPort)
         guard await probe.waitSynced(timeout: timeout) else { throw ValidationError("probe proxy did not sync: \(probe.tracker.state.withLock { $0.errors })") }
@@ -181,7 +185,7 @@ final class Runner: @unchecked Sendable {
         try await Task.sleep(for: .seconds(3))
         pilotResults["rssProbeKB"] = Double(ProcStats.rssKB(pid: pid))
         pilotResults["rssAnonProbeKB"] = Double(ProcStats.rssAnonKB(pid: pid))
-        let fleet = Fleet(proxies: n, transport: options.transport)
+        let fleet = Fleet(proxies: n, transport: options.transport, client: options.client)
         self.fleet = fleet
         let cpu1 = ProcStats.cpuSeconds(pid: pid)
         let started = ContinuousClock.now
@@ -361,7 +365,7 @@ final class Runner: @unchecked Sendable {
             guard child.process.isRunning else { throw ValidationError("ceiling server exited; see \(log)") }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let fleet = Fleet(proxies: n, transport: options.transport)
+        let fleet = Fleet(proxies: n, transport: options.transport, client: options.client)
         self.fleet = fleet
         let cpu0 = ProcStats.cpuSeconds(pid: child.pid)
         let started = ContinuousClock.now

@@ -138,105 +138,67 @@ final class Tracker: Sendable {
     }
 }
 
-/// One simulated Envoy router on its own HTTP/2 connection, subscribing like Envoy over SotW ADS:
-/// CDS (wildcard) → EDS for the EDS clusters → LDS (wildcard) → RDS for the listeners' route names,
-/// ACKing every response.
-struct SimulatedProxy: Sendable {
+/// One simulated Envoy router on its own HTTP/2 connection, speaking ADS as its subscriber does
+/// (``SotWSubscriber``, ``DeltaSubscriber``) over the client of the run (``Fleet/Client``).
+struct SimulatedProxy<Subscriber: ADSSubscriber>: Sendable {
     var index: Int
     var port: Int
     var tracker: Tracker
-    var names: NameCache
-
-    var node: Envoy_Config_Core_V3_Node { Self.node(index) }
-
-    /// The node of router `index`: Istio-style id, gateway namespace and labels.
-    static func node(_ index: Int) -> Envoy_Config_Core_V3_Node {
-        var node = Envoy_Config_Core_V3_Node()
-        let proxy = Workload.router(index)
-        node.id = "router~\(proxy.ipAddress)~\(proxy.id)~\(proxy.dnsDomain)"
-        node.cluster = "istio-ingressgateway"
-        var labels = Google_Protobuf_Struct()
-        for (key, value) in Workload.routerLabels { labels.fields[key] = Google_Protobuf_Value(stringValue: value) }
-        node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: Workload.gatewayNamespace)
-        node.metadata.fields["LABELS"] = Google_Protobuf_Value(structValue: labels)
-        return node
-    }
+    var subscriber: Subscriber
+    var client: Fleet.Client
 
     /// Runs until cancelled; a failed stream (e.g. refused during a connection storm) is retried, as Envoy does.
     func run() async {
-        await runRetrying(index: index, port: port, tracker: tracker, stream: stream)
-    }
-
-    private func stream(_ client: GRPCClient<HTTP2ClientTransport.Posix>) async throws {
-        var first = DiscoveryRequest()
-        first.node = node
-        first.typeURL = TypeURL.cluster
-        try await adsStream(client, method: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Method.StreamAggregatedResources.descriptor,
-                            first: first, tracker: tracker) { messages, send in
-            var subscribed: [String: [String]] = [TypeURL.cluster: []]
-            var lastVersion: [String: String] = [:]
-            var lastNonce: [String: String] = [:]
-            var ldsRequested = false
-            var syncedTypes = Set<String>()
-            func request(_ type: String, names: [String]) {
-                var message = DiscoveryRequest()
-                message.typeURL = type
-                message.resourceNames = names
-                message.versionInfo = lastVersion[type] ?? ""
-                message.responseNonce = lastNonce[type] ?? ""
-                subscribed[type] = names
-                send.yield(message)
-            }
-            for try await message in messages {
-                let watched = tracker.receive(message)
-                let type = message.typeURL
-                lastVersion[type] = message.version
-                lastNonce[type] = message.nonce
-                // Follow-up subscriptions first (as Envoy asks for EDS before it ACKs the CDS that named them).
-                var followUps: [(String, [String])] = []
-                if type == TypeURL.cluster {
-                    let eds = try names.names(for: message)
-                    if subscribed[TypeURL.endpoint] != eds { followUps.append((TypeURL.endpoint, eds)) }
-                    if eds.isEmpty, !ldsRequested { ldsRequested = true; followUps.append((TypeURL.listener, [])) }
-                } else if type == TypeURL.endpoint, !ldsRequested {
-                    ldsRequested = true
-                    followUps.append((TypeURL.listener, []))
-                } else if type == TypeURL.listener {
-                    let rds = try names.names(for: message)
-                    if subscribed[TypeURL.route] != rds { followUps.append((TypeURL.route, rds)) }
-                }
-                // ACK.
-                request(type, names: subscribed[type] ?? [])
-                for (followType, followNames) in followUps { request(followType, names: followNames) }
-                if let watched { tracker.ackedWatched(proxy: index, pattern: watched) }
-                syncedTypes.insert(type)
-                if syncedTypes.count == 4 { tracker.synced(proxy: index) }
+        switch client {
+        case .nio:
+            await RawADSClient.run(index: index, port: port, tracker: tracker, subscriber: subscriber)
+        case .grpc:
+            await runRetrying(index: index, port: port, tracker: tracker) { [subscriber, index, tracker] client in
+                try await adsStream(client, subscriber: subscriber, index: index, tracker: tracker)
             }
         }
     }
 }
 
-/// One ADS stream of a simulated proxy: sends `first`, then whatever `body` yields to `send`;
-/// `body` reads the responses undecoded.
-func adsStream<Request: SwiftProtobuf.Message & Sendable>(
-    _ client: GRPCClient<HTTP2ClientTransport.Posix>, method: MethodDescriptor, first: Request, tracker: Tracker,
-    body: @escaping @Sendable (RPCAsyncSequence<RawResponse, any Error>, AsyncStream<Request>.Continuation) async throws -> Void
+/// The node of router `index`: Istio-style id, gateway namespace and labels.
+func routerNode(_ index: Int) -> Envoy_Config_Core_V3_Node {
+    var node = Envoy_Config_Core_V3_Node()
+    let proxy = Workload.router(index)
+    node.id = "router~\(proxy.ipAddress)~\(proxy.id)~\(proxy.dnsDomain)"
+    node.cluster = "istio-ingressgateway"
+    var labels = Google_Protobuf_Struct()
+    for (key, value) in Workload.routerLabels { labels.fields[key] = Google_Protobuf_Value(stringValue: value) }
+    node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: Workload.gatewayNamespace)
+    node.metadata.fields["LABELS"] = Google_Protobuf_Value(structValue: labels)
+    return node
+}
+
+/// One ADS stream of a simulated proxy over grpc-swift's client: sends the subscriber's first
+/// request, then its answer to every response (read undecoded).
+func adsStream<Subscriber: ADSSubscriber>(
+    _ client: GRPCClient<HTTP2ClientTransport.Posix>, subscriber: Subscriber, index: Int, tracker: Tracker
 ) async throws {
-    let (requests, send) = AsyncStream<Request>.makeStream()
-    send.yield(first)
+    let (requests, send) = AsyncStream<Subscriber.Request>.makeStream()
+    send.yield(subscriber.first())
     var options = CallOptions.defaults
     options.maxResponseMessageBytes = 1 << 30
     options.waitForReady = true
-    let request = StreamingClientRequest<Request> { writer in
+    let request = StreamingClientRequest<Subscriber.Request> { writer in
         for await next in requests { try await writer.write(next) }
     }
     try await client.bidirectionalStreaming(
-        request: request, descriptor: method, serializer: ProtobufMessageSerializer<Request>(),
+        request: request, descriptor: Subscriber.method, serializer: ProtobufMessageSerializer<Subscriber.Request>(),
         deserializer: RawResponseDeserializer(), options: options
     ) { response in
         tracker.connected(+1)
         defer { tracker.connected(-1); send.finish() }
-        try await body(response.messages, send)
+        var subscriber = subscriber
+        for try await message in response.messages {
+            let watched = tracker.receive(message)
+            for next in try subscriber.receive(message) { send.yield(next) }
+            if let watched { tracker.ackedWatched(proxy: index, pattern: watched) }
+            if subscriber.synced { tracker.synced(proxy: index) }
+        }
     }
 }
 
@@ -271,29 +233,44 @@ final class Fleet: Sendable {
         case delta
     }
 
+    /// The HTTP/2 client the simulated proxies run on.
+    enum Client: String, Sendable, CaseIterable {
+        /// HTTP/2 written directly on SwiftNIO (``RawADSClient``): each response is read and
+        /// answered on the connection's event loop.
+        case nio
+        /// grpc-swift 2's client (HTTP/2 transport on SwiftNIO), a task per stream and per direction.
+        case grpc
+    }
+
     let tracker: Tracker
     let names = NameCache()
     let deltaNames = DeltaNameCache()
     let transport: Transport
+    let client: Client
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(proxies: Int, transport: Transport = .sotw) {
+    init(proxies: Int, transport: Transport = .sotw, client: Client = .nio) {
         tracker = Tracker(proxies: proxies)
         self.transport = transport
+        self.client = client
     }
 
     var count: Int { tracker.state.withLock { $0.proxies } }
 
     func start(port: Int) {
         tracker.resetColdSync()
-        let (count, tracker, names, deltaNames, transport) = (self.count, self.tracker, self.names, self.deltaNames, self.transport)
+        let (count, tracker, names, deltaNames, transport, client) = (self.count, self.tracker, self.names, self.deltaNames, self.transport, self.client)
         task.withLock {
             $0 = Task {
                 await withDiscardingTaskGroup { group in
                     for index in 0..<count {
                         switch transport {
-                        case .sotw: group.addTask { await SimulatedProxy(index: index, port: port, tracker: tracker, names: names).run() }
-                        case .delta: group.addTask { await DeltaSimulatedProxy(index: index, port: port, tracker: tracker, names: deltaNames).run() }
+                        case .sotw:
+                            let proxy = SimulatedProxy(index: index, port: port, tracker: tracker, subscriber: SotWSubscriber(index: index, names: names), client: client)
+                            group.addTask { await proxy.run() }
+                        case .delta:
+                            let proxy = SimulatedProxy(index: index, port: port, tracker: tracker, subscriber: DeltaSubscriber(index: index, names: deltaNames), client: client)
+                            group.addTask { await proxy.run() }
                         }
                     }
                 }
