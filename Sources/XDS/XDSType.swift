@@ -33,7 +33,8 @@ public enum XDSType: String, CaseIterable, Sendable, Comparable, Codable {
 }
 
 extension XDSType {
-    /// The type's place in ``allCases`` (push order).
+    /// The type's place in ``allCases`` (push order), stated once more so that comparing two types
+    /// does not search `allCases` (a test holds the two orders together).
     var ordinal: Int {
         switch self {
         case .cluster: 0
@@ -98,8 +99,6 @@ public struct XDSTypeTable<Value> {
     public var entries: [(type: XDSType, value: Value)] {
         XDSType.allCases.compactMap { type in self[type].map { (type, $0) } }
     }
-
-    public var isEmpty: Bool { slots.allSatisfy { $0 == nil } }
 }
 
 extension XDSTypeTable: Sendable where Value: Sendable {}

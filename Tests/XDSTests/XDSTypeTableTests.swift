@@ -5,7 +5,7 @@ import Testing
 @Suite struct XDSTypeTableTests {
     @Test func valuesAreKeptPerTypeAndListedInPushOrder() {
         var table = XDSTypeTable<String>()
-        #expect(table.isEmpty)
+        #expect(table.entries.isEmpty)
         #expect(table[.route] == nil)
         table[.route] = "r"
         table[.cluster] = "c"
@@ -25,7 +25,13 @@ import Testing
         table[.virtualHost] = nil
         table[.route] = nil
         #expect(table.entries.map(\.type) == [.endpoint, .listener])
-        #expect(!table.isEmpty)
+        #expect(!table.entries.isEmpty)
+    }
+
+    /// The table's slots and `<` follow ``XDSType/ordinal``, which must restate the declaration order.
+    @Test func ordinalsAreThePlacesInAllCases() {
+        #expect(XDSType.allCases.map(\.ordinal) == Array(XDSType.allCases.indices))
+        #expect(XDSType.allCases.sorted() == XDSType.allCases)
     }
 
     @Test func aValueTakenOutIsTheOnlyCopy() {
