@@ -346,6 +346,28 @@ public struct EncodedConfig: Sendable {
         return true
     }
 
+    /// The resources of `resources` that `before` lacks or holds with other content; both sorted by
+    /// name (``sorted(_:)``). One walk of the two lists: unchanged resources are mostly the very
+    /// objects of the older config, so most steps compare two pointers, not names.
+    static func changed(_ resources: [EncodedResource], since before: [EncodedResource]) -> [EncodedResource] {
+        var result: [EncodedResource] = []
+        var index = 0
+        for resource in resources {
+            if index < before.count, before[index] === resource {
+                index += 1
+                continue
+            }
+            while index < before.count, before[index].name < resource.name { index += 1 }
+            if index < before.count, before[index].name == resource.name {
+                if before[index].hash != resource.hash { result.append(resource) }
+                index += 1
+            } else {
+                result.append(resource)
+            }
+        }
+        return result
+    }
+
     /// A version string for a set of resources: stable for the same content, in any order.
     public static func version(of resources: [EncodedResource]) -> String {
         String(versionSum(resources), radix: 16)

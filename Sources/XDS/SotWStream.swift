@@ -13,7 +13,14 @@ public typealias DiscoveryResponse = Envoy_Service_Discovery_V3_DiscoveryRespons
 /// - a NACK (`error_detail`) is recorded and the rejected version is not sent again;
 /// - an ACK is answered only when its subscription changed;
 /// - every CDS response is followed by an EDS response (clusters warm only on a fresh EDS answer);
-/// - pushes go in the order CDS, EDS, LDS, RDS.
+/// - pushes go in the order CDS, EDS, LDS, RDS;
+/// - one pushed response per type in flight: a push skips a type whose last response is not yet
+///   ACKed or NACKed, and the answer to it pushes the newest config of that type then (an EDS
+///   response owed after a CDS push stays owed). Envoy repeats its whole subscription in every ACK
+///   (a router's EDS ACK names every cluster): pushing every generation during endpoint churn
+///   queued ACKs the server then had to read, most of them stale, and the last change waited
+///   behind them. Per type, because Envoy does not answer an empty response of a type it no longer
+///   watches. Requests are always answered (the client asked).
 public struct SotWStream: Sendable {
     /// Every proxy keeps one per type: the flags come last, so they share the padding of the
     /// digest's tag rather than each start a word.
@@ -34,6 +41,8 @@ public struct SotWStream: Sendable {
         public var wildcard = false
         public var subscribed = false
         public var everNamed = false
+        /// The response with ``sentNonce`` is not yet ACKed or NACKed.
+        public var awaitingAnswer = false
     }
 
     /// What the caller should know about a handled request.
@@ -53,6 +62,10 @@ public struct SotWStream: Sendable {
     private var current = SharedConfig(EncodedConfig())
     private var config: EncodedConfig { current.config }
     public private(set) var events: [Event] = []
+    /// A push skipped a type with a response in flight: the next answer pushes again.
+    public private(set) var pushDeferred = false
+    /// A CDS push went out while EDS had a response in flight: EDS is owed one (clusters warm on it).
+    private var endpointsOwed = false
 
     public init() {}
 
@@ -76,9 +89,18 @@ public struct SotWStream: Sendable {
         handle(request, names: request.resourceNames, digest: nil, config: config)
     }
 
+    /// ``answer(_:names:digest:config:)``, then the push a response in flight held back, for the
+    /// types no longer waiting.
+    private mutating func handle(_ request: DiscoveryRequest, names requested: [String]?, digest: NamesDigest?,
+                                 config: EncodedConfig) -> [SotWResponse] {
+        var out = answer(request, names: requested, digest: digest, config: config)
+        if pushDeferred { out += push(config: config) }
+        return out
+    }
+
     /// `names`: the requested names, nil when they are the ones this stream last took for the
     /// type (`digest` their digest when they came encoded).
-    private mutating func handle(_ request: DiscoveryRequest, names requested: [String]?, digest: NamesDigest?,
+    private mutating func answer(_ request: DiscoveryRequest, names requested: [String]?, digest: NamesDigest?,
                                  config: EncodedConfig) -> [SotWResponse] {
         serve(config)
         events.removeAll()
@@ -100,6 +122,7 @@ public struct SotWStream: Sendable {
             state.namesDigest = digest
         }
         state.subscribed = true
+        if !nonce.isEmpty { state.awaitingAnswer = false }
         if request.hasErrorDetail, !nonce.isEmpty {
             state.nack = request.errorDetail.message
             state.nackedVersion = state.sentVersion
@@ -122,6 +145,7 @@ public struct SotWStream: Sendable {
         if type == .cluster, var eds = types[.endpoint], eds.subscribed,
            let edsResponse = self.response(for: .endpoint, state: &eds, force: true) {
             types[.endpoint] = eds
+            endpointsOwed = false
             out.append(edsResponse)
         }
         return out
@@ -144,18 +168,26 @@ public struct SotWStream: Sendable {
         }
     }
 
-    /// A new config: the responses to push, in CDS, EDS, LDS, RDS order.
+    /// A new config: the responses to push, in CDS, EDS, LDS, RDS order; a type whose last response
+    /// is in flight waits for its answer.
     public mutating func push(config: EncodedConfig) -> [SotWResponse] {
+        pushDeferred = false
         serve(config)
         var out: [SotWResponse] = []
         var clustersSent = false
         for type in XDSType.allCases {
             guard var state = types[type], state.subscribed else { continue }
-            let force = type == .endpoint && clustersSent
+            if state.awaitingAnswer {
+                pushDeferred = true
+                if type == .endpoint, clustersSent { endpointsOwed = true }
+                continue
+            }
+            let force = type == .endpoint && (clustersSent || endpointsOwed)
             if let response = response(for: type, state: &state, force: force, onlyChanged: !type.isFullStateInSotW && !force) {
                 out.append(response)
                 if type == .cluster { clustersSent = true }
             }
+            if type == .endpoint { endpointsOwed = false }
             types[type] = state
         }
         return out
@@ -203,8 +235,9 @@ public struct SotWStream: Sendable {
                 let all = config[type]
                 resources = changed.filter { covered?.contains($0) ?? true }.compactMap { all[$0] }.sorted { $0.name < $1.name }
             } else {
-                let sent = previous[type]
-                resources = resources.filter { sent[$0.name]?.hash != $0.hash }
+                // Sent from a config further back than the ancestry (a proxy that answers slower
+                // than the snapshots change): a walk of the two sorted lists.
+                resources = EncodedConfig.changed(resources, since: previous.sorted(type))
             }
             // Only removals: nothing to send (a resource nobody references is dropped by the proxy).
             if resources.isEmpty { return nil }
@@ -219,6 +252,7 @@ public struct SotWStream: Sendable {
         state.sentVersion = version
         state.sentNonce = response.nonce
         state.sentFrom = current
+        state.awaitingAnswer = true
         return SotWResponse(response, block: block)
     }
 

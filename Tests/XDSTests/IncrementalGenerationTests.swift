@@ -357,6 +357,44 @@ private let proxies = [
         }
     }
 
+    /// A SotW stream last sent a config further back than the ancestry (it answered slower than the
+    /// snapshots changed) gets exactly what differs from it.
+    @Test func aSotWStreamFurtherBehindThanTheAncestryIsSentWhatDiffers() throws {
+        let router = proxies[0]
+        var generation = ConfigGeneration(snapshot: snapshot(mesh()))
+        var configs = [generation.config(for: router)]
+        for step in 1...EncodedConfig.ancestryLimit + 3 {
+            let address = step.isMultiple(of: 2) ? "10.0.0.2" : "10.0.0.9"
+            generation = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: address), version: UInt64(step + 1)), previous: generation)
+            configs.append(generation.config(for: router))
+        }
+        let moved = ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"]
+        for (step, config) in configs.enumerated().dropFirst(EncodedConfig.ancestryLimit + 1) {
+            #expect(config.changedNames(.endpoint, since: configs[0]) == nil, "beyond the ancestry")
+            var stream = SotWStream()
+            for (type, names) in [(XDSType.cluster, [String]()), (.endpoint, configs[0][.endpoint].keys.sorted())] {
+                let response = try #require(stream.handle(request(type, names: names), config: configs[0]).last)
+                #expect(stream.handle(request(type, names: names, nonce: response.nonce, version: response.versionInfo), config: configs[0]).isEmpty)
+            }
+            let pushed = stream.push(config: config)
+            #expect(pushed.map(\.typeURL) == (step.isMultiple(of: 2) ? [] : [XDSType.endpoint.typeURL]), "step \(step)")
+            #expect(pushed.first.map(names)?.sorted() ?? [] == (step.isMultiple(of: 2) ? [] : moved.sorted()), "step \(step)")
+        }
+        // The walk itself: added, removed, replaced and kept resources, in name order.
+        let a = EncodedResource(name: "a", any: Packing.any(Cluster()))
+        let b = EncodedResource(name: "b", any: Packing.any(Cluster()))
+        var other = Cluster()
+        other.name = "b"
+        let b2 = EncodedResource(name: "b", message: other)
+        let bSame = EncodedResource(name: "b", any: Packing.any(Cluster()))
+        let c = EncodedResource(name: "c", any: Packing.any(Cluster()))
+        let d = EncodedResource(name: "d", any: Packing.any(Cluster()))
+        #expect(EncodedConfig.changed([a, b2, d], since: [a, b, c]).map(\.name) == ["b", "d"])
+        #expect(EncodedConfig.changed([b, c], since: [a, bSame, c, d]).isEmpty, "equal content in another object is unchanged")
+        #expect(EncodedConfig.changed([a, b, c], since: []).map(\.name) == ["a", "b", "c"])
+        #expect(EncodedConfig.changed([], since: [a]).isEmpty)
+    }
+
     @Test func aSotWEndpointChangeAfterMoreRouteOnlyGenerationsThanTheAncestryHoldsIsDerived() throws {
         let router = proxies[0]
         var snapshots = [snapshot(mesh())]

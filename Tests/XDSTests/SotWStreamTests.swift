@@ -124,11 +124,82 @@ func names(_ response: SotWResponse) -> [String] {
     @Test func staleNonceIsIgnored() {
         var stream = SotWStream()
         let first = stream.handle(request(.route, names: ["http.8080"]), config: config())[0]
-        _ = stream.push(config: config(route: "r2"))
+        // A request that changes the names is answered at once, with a second response.
+        let second = stream.handle(request(.route, names: ["http.8080", "a"], nonce: first.nonce), config: config(route: "r2"))
+        #expect(second.count == 1 && second[0].nonce != first.nonce)
         // A request still carrying the first nonce crosses the second response: ignored.
-        let answer = stream.handle(request(.route, names: ["http.8080", "other"], nonce: first.nonce), config: config(route: "r2"))
+        let answer = stream.handle(request(.route, names: ["http.8080", "b"], nonce: first.nonce), config: config(route: "r3"))
         #expect(answer.isEmpty)
         #expect(stream.events == [.stale(.route)])
+    }
+
+    /// One pushed response per type in flight: a push waits for the answer to the last one, and
+    /// the answer (ACK or NACK) brings the newest config of that type.
+    @Test func aPushWaitsForTheAnswerToTheResponseInFlight() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config())
+        let pushed = stream.push(config: config(route: "r2"))
+        #expect(pushed.map(\.typeURL) == [XDSType.route.typeURL])
+        #expect(stream.state(.route)?.awaitingAnswer == true)
+        // Two more generations while r2 is in flight: nothing goes out.
+        #expect(stream.push(config: config(route: "r3")).isEmpty)
+        #expect(stream.push(config: config(route: "r4")).isEmpty)
+        #expect(stream.pushDeferred)
+        // A stale request does not release it.
+        #expect(stream.handle(request(.route, names: ["http.8080"], nonce: "0"), config: config(route: "r4")).isEmpty)
+        // The ACK of r2 brings r4, the newest, once.
+        let next = stream.handle(request(.route, names: ["http.8080"], nonce: pushed[0].nonce, version: pushed[0].versionInfo),
+                                 config: config(route: "r4"))
+        #expect(next.map(\.typeURL) == [XDSType.route.typeURL])
+        #expect(next.first?.versionInfo == config(route: "r4").fullVersion[.route])
+        #expect(stream.events == [.ack(.route, nonce: pushed[0].nonce)])
+        #expect(!stream.pushDeferred)
+        // A NACK answers too: r5, pushed while r4 was in flight, follows it.
+        #expect(stream.push(config: config(route: "r5")).isEmpty)
+        let afterNack = stream.handle(request(.route, names: ["http.8080"], nonce: next[0].nonce, version: pushed[0].versionInfo, error: "no"),
+                                      config: config(route: "r5"))
+        #expect(afterNack.first?.versionInfo == config(route: "r5").fullVersion[.route])
+    }
+
+    /// Only the type in flight waits: Envoy does not answer an empty response of a type it no
+    /// longer watches, which must not hold the others back.
+    @Test func aTypeInFlightHoldsOnlyItself() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config())
+        let endpoints = stream.push(config: config(endpointPort: 2))
+        #expect(endpoints.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        let routes = stream.push(config: config(endpointPort: 3, route: "r2"))
+        #expect(routes.map(\.typeURL) == [XDSType.route.typeURL], "RDS goes; EDS waits for its answer")
+        let released = stream.handle(request(.endpoint, names: ["c0", "c1"], nonce: endpoints[0].nonce, version: endpoints[0].versionInfo),
+                                     config: config(endpointPort: 3, route: "r2"))
+        #expect(released.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(released.first?.versionInfo == config(endpointPort: 3).fullVersion[.endpoint])
+    }
+
+    /// A CDS push while EDS is in flight: the EDS response owed to the clusters (they warm on it)
+    /// goes out with the answer, even when the assignments did not change.
+    @Test func endpointsOwedToAClusterPushWaitForTheirAnswer() {
+        var stream = SotWStream()
+        _ = subscribed(&stream, config(clusters: 2))
+        let endpoints = stream.push(config: config(clusters: 2, endpointPort: 2))
+        #expect(endpoints.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        // The clusters change; their assignments are those already in flight.
+        var changed = ProxyConfig()
+        var cluster = Cluster()
+        cluster.name = "c0"
+        cluster.type = .eds
+        cluster.connectTimeout.seconds = 7
+        changed.clusters = [cluster, { var other = Cluster(); other.name = "c1"; other.type = .eds; return other }()]
+        let base = config(clusters: 2, endpointPort: 2)
+        changed.endpoints = base[.endpoint].values.compactMap { try? ClusterLoadAssignment(serializedBytes: $0.any.value) }
+        changed.listeners = base[.listener].values.compactMap { try? Listener(serializedBytes: $0.any.value) }
+        changed.routes = base[.route].values.compactMap { try? RouteConfiguration(serializedBytes: $0.any.value) }
+        let next = EncodedConfig(changed)
+        #expect(next.fullVersion[.endpoint] == base.fullVersion[.endpoint])
+        #expect(stream.push(config: next).map(\.typeURL) == [XDSType.cluster.typeURL])
+        let owed = stream.handle(request(.endpoint, names: ["c0", "c1"], nonce: endpoints[0].nonce, version: endpoints[0].versionInfo), config: next)
+        #expect(owed.map(\.typeURL) == [XDSType.endpoint.typeURL])
+        #expect(owed.first.map { names($0).sorted() } == ["c0", "c1"])
     }
 
     @Test func nackIsRecordedAndTheRejectedVersionIsNotResent() {
