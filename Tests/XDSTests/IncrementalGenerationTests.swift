@@ -329,17 +329,25 @@ private let proxies = [
         return stream
     }
 
-    @Test func aStreamThatMissedGenerationsIsSentWhatChangedSinceItsOwn() {
-        let router = proxies[0]
-        // Generation i moves the v2 endpoint back and forth: even steps have the first generation's content.
+    /// The router's config over `steps` generations after the first, each brought forward from the
+    /// one before; generation i moves the v2 endpoint back and forth, so even steps have the first
+    /// generation's content and odd ones differ from it in ``movedAssignments``.
+    func endpointMoves(_ steps: Int) -> [EncodedConfig] {
         var generation = ConfigGeneration(snapshot: snapshot(mesh()))
-        var configs = [generation.config(for: router)]
-        for step in 1...EncodedConfig.ancestryLimit + 1 {
+        var configs = [generation.config(for: proxies[0])]
+        for step in 1...steps {
             let address = step.isMultiple(of: 2) ? "10.0.0.2" : "10.0.0.9"
             generation = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: address), version: UInt64(step + 1)), previous: generation)
-            configs.append(generation.config(for: router))
+            configs.append(generation.config(for: proxies[0]))
         }
-        let moved = ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"]
+        return configs
+    }
+
+    let movedAssignments = ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"]
+
+    @Test func aStreamThatMissedGenerationsIsSentWhatChangedSinceItsOwn() {
+        let configs = endpointMoves(EncodedConfig.ancestryLimit + 1)
+        let moved = movedAssignments
         for (step, config) in configs.enumerated().dropFirst() {
             // What changed since the first generation is known without comparing, up to the limit.
             let known = config.changedNames(.endpoint, since: configs[0])?.sorted()
@@ -360,15 +368,8 @@ private let proxies = [
     /// A SotW stream last sent a config further back than the ancestry (it answered slower than the
     /// snapshots changed) gets exactly what differs from it.
     @Test func aSotWStreamFurtherBehindThanTheAncestryIsSentWhatDiffers() throws {
-        let router = proxies[0]
-        var generation = ConfigGeneration(snapshot: snapshot(mesh()))
-        var configs = [generation.config(for: router)]
-        for step in 1...EncodedConfig.ancestryLimit + 3 {
-            let address = step.isMultiple(of: 2) ? "10.0.0.2" : "10.0.0.9"
-            generation = ConfigGeneration(snapshot: snapshot(mesh(reviewsV2Address: address), version: UInt64(step + 1)), previous: generation)
-            configs.append(generation.config(for: router))
-        }
-        let moved = ["outbound|9080|v2|reviews.shop.svc.cluster.local", "outbound|9080||reviews.shop.svc.cluster.local"]
+        let configs = endpointMoves(EncodedConfig.ancestryLimit + 3)
+        let moved = movedAssignments
         for (step, config) in configs.enumerated().dropFirst(EncodedConfig.ancestryLimit + 1) {
             #expect(config.changedNames(.endpoint, since: configs[0]) == nil, "beyond the ancestry")
             var stream = SotWStream()
