@@ -87,7 +87,12 @@ public struct DeltaStream: Sendable {
         }
         // A first request's names are all new: they are the subscription (collected once, below).
         var newlySubscribed: Set<String> = []
-        for name in request.resourceNamesSubscribe {
+        // Most first requests name exactly the class's resources (EDS: every cluster): take the
+        // class's set (one copy for all) without building this stream's own and comparing the two.
+        let namesTheClass = first && request.resourceNamesUnsubscribe.isEmpty && !request.resourceNamesSubscribe.isEmpty
+            && config.namesExactly(request.resourceNamesSubscribe, of: type)
+        if namesTheClass, let shared = config.names[type] { state.names = shared }
+        for name in request.resourceNamesSubscribe where !namesTheClass {
             if name == "*" {
                 state.wildcard = true
             } else {
