@@ -147,6 +147,8 @@ final class ADSStreamHandler<Subscriber: ADSSubscriber>: ChannelInboundHandler {
                 if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
                 do {
                     try answerCompleteMessages(context: context)
+                    // A message straddling reads keeps only its own bytes, not those answered before it.
+                    pending?.discardReadBytes()
                 } catch {
                     end(context, "\(error)")
                 }
