@@ -20,39 +20,34 @@ enum RawADSClient {
     static let windowSize = 8 << 20
     static let maxMessageBytes = 1 << 30
 
-    /// Runs one proxy until cancelled; a failed connection or stream is retried after 100–199 ms,
-    /// as the grpc-swift client's loop does (``runRetrying(index:port:tracker:stream:)``).
-    static func run<Subscriber: ADSSubscriber>(index: Int, port: Int, tracker: Tracker, subscriber: Subscriber) async {
-        while !Task.isCancelled {
-            let outcome = StreamOutcome()
-            do {
-                let (connection, multiplexer) = try await connect(port: port)
-                await withTaskCancellationHandler {
-                    do {
-                        _ = try await multiplexer.createStreamChannel { stream in
-                            stream.eventLoop.makeCompletedFuture {
-                                let handler = ADSStreamHandler(subscriber: subscriber, index: index, tracker: tracker, outcome: outcome,
-                                                               authority: "127.0.0.1:\(port)")
-                                try stream.pipeline.syncOperations.addHandler(handler)
-                            }
-                        }.get()
-                    } catch {
-                        outcome.record("the stream could not be opened: \(error)")
-                        connection.close(promise: nil)
-                    }
-                    // The handler closes the connection when its stream ends, however it ends.
-                    try? await connection.closeFuture.get()
-                } onCancel: {
+    /// One connection and stream of a proxy (``runRetrying(index:tracker:_:)`` repeats it): returns
+    /// when they end, with why unless the load generator closed them.
+    static func attempt<Subscriber: ADSSubscriber>(index: Int, port: Int, tracker: Tracker, subscriber: Subscriber) async -> String? {
+        let outcome = StreamOutcome()
+        do {
+            let (connection, multiplexer) = try await connect(port: port)
+            await withTaskCancellationHandler {
+                do {
+                    _ = try await multiplexer.createStreamChannel { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            let handler = ADSStreamHandler(subscriber: subscriber, index: index, tracker: tracker, outcome: outcome,
+                                                           authority: "127.0.0.1:\(port)")
+                            try stream.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }.get()
+                } catch {
+                    outcome.record("the stream could not be opened: \(error)")
                     connection.close(promise: nil)
                 }
-            } catch {
-                outcome.record("could not connect: \(error)")
+                // The handler closes the connection when its stream ends, however it ends.
+                try? await connection.closeFuture.get()
+            } onCancel: {
+                connection.close(promise: nil)
             }
-            if !Task.isCancelled, let failure = outcome.failure {
-                tracker.failed("proxy stream failed and was retried: \(failure)")
-            }
-            try? await Task.sleep(for: .milliseconds(100 + index % 100))
+        } catch {
+            outcome.record("could not connect: \(error)")
         }
+        return outcome.failure
     }
 
     private static func connect(port: Int) async throws -> (Channel, NIOHTTP2Handler.StreamMultiplexer) {

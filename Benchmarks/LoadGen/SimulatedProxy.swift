@@ -151,10 +151,14 @@ struct SimulatedProxy<Subscriber: ADSSubscriber>: Sendable {
     func run() async {
         switch client {
         case .nio:
-            await RawADSClient.run(index: index, port: port, tracker: tracker, subscriber: subscriber)
+            await runRetrying(index: index, tracker: tracker) {
+                await RawADSClient.attempt(index: index, port: port, tracker: tracker, subscriber: subscriber)
+            }
         case .grpc:
-            await runRetrying(index: index, port: port, tracker: tracker) { [subscriber, index, tracker] client in
-                try await adsStream(client, subscriber: subscriber, index: index, tracker: tracker)
+            await runRetrying(index: index, tracker: tracker) {
+                await grpcAttempt(port: port) { client in
+                    try await adsStream(client, subscriber: subscriber, index: index, tracker: tracker)
+                }
             }
         }
     }
@@ -202,24 +206,33 @@ func adsStream<Subscriber: ADSSubscriber>(
     }
 }
 
-/// Runs one proxy's stream on its own HTTP/2 connection until cancelled, retrying a failed stream
-/// (e.g. refused during a connection storm) as Envoy does.
-func runRetrying(index: Int, port: Int, tracker: Tracker,
-                 stream: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async {
+/// Runs one proxy until cancelled: `attempt` opens its connection and stream and returns when they
+/// end, with why when they failed; a failure is recorded and retried after 100–199 ms (as Envoy
+/// retries, e.g. when refused during a connection storm).
+func runRetrying(index: Int, tracker: Tracker, _ attempt: () async -> String?) async {
     while !Task.isCancelled {
-        do {
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-            try await withGRPCClient(transport: transport) { client in
-                try await stream(client)
-                client.beginGracefulShutdown()
-            }
-        } catch is CancellationError {
-        } catch let error as RPCError where error.code == .cancelled {
-        } catch {
-            if !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(error)") }
-        }
+        if let failure = await attempt(), !Task.isCancelled { tracker.failed("proxy stream failed and was retried: \(failure)") }
         try? await Task.sleep(for: .milliseconds(100 + index % 100))
+    }
+}
+
+/// One attempt over grpc-swift's client, on its own HTTP/2 connection: nil when it ended without
+/// failing (or was cancelled).
+func grpcAttempt(port: Int, stream: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async -> String? {
+    do {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        try await withGRPCClient(transport: transport) { client in
+            try await stream(client)
+            client.beginGracefulShutdown()
+        }
+        return nil
+    } catch is CancellationError {
+        return nil
+    } catch let error as RPCError where error.code == .cancelled {
+        return nil
+    } catch {
+        return "\(error)"
     }
 }
 
