@@ -294,8 +294,12 @@ def test_retries_follow_istio_defaults_and_the_virtual_service(serve_router, bac
     ]
     docs = [gateway(port, hosts=["*"]), svc("custom", 80, {"v1": custom}), svc("default", 80, {"v1": default}),
             flaky_and_dead, destination_rule("mixed", "mixed.internal", trafficPolicy={"loadBalancer": {"simple": "ROUND_ROBIN"}}),
-            virtual_service("retry", ["retry.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http)]
-    serve_router(docs, [port])
+            virtual_service("retry", ["retry.example.com"], gateways=["istio-system/gw"], namespace=NS, http=http),
+            # Every route here has Istio's default policy: SwiftPilot sends it once, on the virtual host.
+            virtual_service("shared", ["shared.example.com"], gateways=["istio-system/gw"], namespace=NS, http=[
+                {"match": [{"uri": {"prefix": "/a"}}], "route": [route_to("mixed.internal", 80)]},
+                {"route": [route_to("mixed.internal", 80)]}])]
+    _, proxy = serve_router(docs, [port])
     # `retryOn: "503"` with 3 attempts: two 503s are retried, the third try answers.
     assert request(port, "/custom", host="retry.example.com")[0] == 200
     assert len(custom.requests) == 3
@@ -307,6 +311,13 @@ def test_retries_follow_istio_defaults_and_the_virtual_service(serve_router, bac
     # `attempts: 0` turns retries off: round robin sends some requests to the dead endpoint.
     statuses = [request(port, "/mixed-none", host="retry.example.com")[0] for _ in range(10)]
     assert statuses.count(503) >= 3 and statuses.count(200) >= 3, statuses
+    # The virtual host's policy applies to routes that have none: a failed connection is retried.
+    hosts = {vh["domains"][0]: vh for vh in proxy.route_config(f"http.{port}")["route_config"]["virtual_hosts"]}
+    assert hosts["shared.example.com"]["retry_policy"]["num_retries"] == 2
+    assert not any("retry_policy" in route["route"] for route in hosts["shared.example.com"]["routes"])
+    assert "retry_policy" not in hosts["retry.example.com"]
+    for path in ("/a", "/b"):
+        assert [request(port, path, host="shared.example.com")[0] for _ in range(10)] == [200] * 10, path
 
 
 # MARK: - 17, 18: match types and header manipulation

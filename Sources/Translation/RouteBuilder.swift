@@ -127,6 +127,7 @@ public enum RouteBuilder {
             virtualHost.name = Names.virtualHost(host: host, port: port)
             virtualHost.domains = [host]
             virtualHost.routes = sortCatchAllLast(contributions.flatMap { $0 })
+            hoistSharedRetryPolicy(&virtualHost)
             virtualHost.includeRequestAttemptCount = true
             if redirectsToTLS { virtualHost.requireTls = .all }
             if assembly.setHost(host, RouteAssembly.Host(content: content, contributions: contributions, virtualHost: virtualHost)) {
@@ -201,6 +202,32 @@ public enum RouteBuilder {
             }
         }
         return collapsed
+    }
+
+    /// Moves the retry policy that every forwarding route of `host` carries to the virtual host.
+    ///
+    /// Envoy applies a virtual host's retry policy to each route without one of its own, and a
+    /// route's own policy replaces it whole; redirect and direct-response routes never retry. So when
+    /// all forwarding routes carry the same policy (Istio's default, most often), sending it once
+    /// changes nothing in Envoy and saves about 220 bytes per route in every route configuration
+    /// and virtual host pushed. A host whose routes differ (one without retries, one with its own)
+    /// keeps every policy on its route.
+    static func hoistSharedRetryPolicy(_ host: inout VirtualHost) {
+        var shared: Envoy_Config_Route_V3_RetryPolicy?
+        for route in host.routes {
+            guard case .route(let action) = route.action else { continue }
+            guard action.hasRetryPolicy else { return }
+            if let shared {
+                if action.retryPolicy != shared { return }
+            } else {
+                shared = action.retryPolicy
+            }
+        }
+        guard let shared else { return }
+        for index in host.routes.indices where host.routes[index].route.hasRetryPolicy {
+            host.routes[index].route.clearRetryPolicy()
+        }
+        host.retryPolicy = shared
     }
 
     /// `name` → `<vsNamespace>/name`, `ns/name` stays, `./name` → VS namespace.
@@ -444,18 +471,29 @@ public enum RouteBuilder {
         return listenerPort
     }
 
-    static func retryPolicy(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Envoy_Config_Route_V3_RetryPolicy? {
+    /// Istio's retry policy for a rule without `retries`: one value, so that every route carrying it
+    /// shares its storage (and comparing two of them is comparing two references).
+    static let istioDefaultRetryPolicy: Envoy_Config_Route_V3_RetryPolicy = {
         var policy = Envoy_Config_Route_V3_RetryPolicy()
-        var previousHosts = Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate()
-        previousHosts.name = "envoy.retry_host_predicates.previous_hosts"
-        previousHosts.typedConfig = Packing.any(Envoy_Extensions_Retry_Host_PreviousHosts_V3_PreviousHostsPredicate())
         policy.hostSelectionRetryMaxAttempts = 5
-        policy.retryHostPredicate = [previousHosts]
-        guard rule.hasRetries else {
-            policy.numRetries = Google_Protobuf_UInt32Value(2)
-            policy.retryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-            return policy
-        }
+        policy.retryHostPredicate = [previousHostsPredicate]
+        policy.numRetries = Google_Protobuf_UInt32Value(2)
+        policy.retryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+        return policy
+    }()
+
+    static let previousHostsPredicate: Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate = {
+        var predicate = Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate()
+        predicate.name = "envoy.retry_host_predicates.previous_hosts"
+        predicate.typedConfig = Packing.any(Envoy_Extensions_Retry_Host_PreviousHosts_V3_PreviousHostsPredicate())
+        return predicate
+    }()
+
+    static func retryPolicy(_ rule: Istio_Networking_V1alpha3_HTTPRoute) -> Envoy_Config_Route_V3_RetryPolicy? {
+        guard rule.hasRetries else { return istioDefaultRetryPolicy }
+        var policy = Envoy_Config_Route_V3_RetryPolicy()
+        policy.hostSelectionRetryMaxAttempts = 5
+        policy.retryHostPredicate = [previousHostsPredicate]
         let retries = rule.retries
         if retries.attempts <= 0 { return nil }
         policy.numRetries = Google_Protobuf_UInt32Value(UInt32(retries.attempts))

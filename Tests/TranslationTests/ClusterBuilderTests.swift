@@ -183,11 +183,14 @@ let grpcPort = "outbound|9443||reviews.shop.svc.cluster.local"
         #expect(cluster(config, v1).lbPolicy == .ringHash, "rules for one host merge: the first rule's v1 subset wins")
         #expect(cluster(config, sticky).lbPolicy == .maglev)
         #expect(cluster(config, sticky).maglevLbConfig.tableSize.value == 65537)
-        let routes = routes(config).virtualHosts[0].routes
+        let host = routes(config).virtualHosts[0]
+        let routes = host.routes
         #expect(routes[0].route.hashPolicy.map(\.cookie.name) == ["session"])
         #expect(routes[0].route.hashPolicy[0].cookie.ttl.seconds == 10)
         #expect(routes[1].route.hashPolicy.map(\.header.headerName) == ["x-user"])
-        #expect(routes[1].route.retryPolicy.retryHostPredicate.isEmpty, "no previous-hosts predicate with consistent hashing")
+        // Both routes hash, so they share one policy, sent on the virtual host.
+        let retry = routes[1].route.hasRetryPolicy ? routes[1].route.retryPolicy : host.retryPolicy
+        #expect(retry.numRetries.value == 2 && retry.retryHostPredicate.isEmpty, "no previous-hosts predicate with consistent hashing")
     }
 
     @Test func warmupBecomesSlowStartAndRetryBudgetAThreshold() {

@@ -118,7 +118,61 @@ func routes(_ config: ProxyConfig, _ name: String = "http.8080") -> RouteConfigu
         #expect(weighted.map(\.name) == ["outbound|9080|v1|reviews.shop.svc.cluster.local", "outbound|9080|v2|reviews.shop.svc.cluster.local"])
         #expect(weighted.map(\.weight.value) == [80, 20])
         #expect(host.routes[0].route.timeout.seconds == 0, "Istio's default: no route timeout")
-        #expect(host.routes[0].route.retryPolicy.numRetries.value == 2)
+        #expect(host.retryPolicy.numRetries.value == 2 && !host.routes[0].route.hasRetryPolicy, "Istio's default policy, once on the virtual host")
+    }
+
+    @Test func aRetryPolicyEveryRouteSharesIsSentOnceOnTheVirtualHost() {
+        let config = Translator.config(for: router, in: model(gatewayYAML + "\n---\n" + """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: shared, namespace: shop}
+        spec:
+          hosts: [shared.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{uri: {prefix: /a}}]
+            route: [{destination: {host: reviews}}]
+          - match: [{uri: {prefix: /old}}]
+            redirect: {uri: /new}
+          - route: [{destination: {host: reviews, subset: v1}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: none, namespace: shop}
+        spec:
+          hosts: [none.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{uri: {prefix: /a}}]
+            route: [{destination: {host: reviews}}]
+          - retries: {attempts: 0}
+            route: [{destination: {host: reviews}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: custom, namespace: shop}
+        spec:
+          hosts: [custom.example.com]
+          gateways: [istio-system/gw]
+          http:
+          - match: [{uri: {prefix: /a}}]
+            route: [{destination: {host: reviews}}]
+          - retries: {attempts: 3, retryOn: "503"}
+            route: [{destination: {host: reviews}}]
+        """))
+        let hosts = Dictionary(uniqueKeysWithValues: routes(config).virtualHosts.map { ($0.domains[0], $0) })
+        let shared = hosts["shared.example.com"]!
+        #expect(shared.retryPolicy.numRetries.value == 2)
+        #expect(shared.retryPolicy.retryOn == "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes")
+        #expect(shared.routes.allSatisfy { !$0.route.hasRetryPolicy }, "\(shared.routes)")
+        #expect(shared.routes.count == 3 && shared.routes[1].redirect.pathRedirect == "/new")
+        // A route without retries would inherit a virtual host's policy: every policy stays on its route.
+        let none = hosts["none.example.com"]!
+        #expect(!none.hasRetryPolicy)
+        #expect(none.routes.map(\.route.hasRetryPolicy) == [true, false])
+        let custom = hosts["custom.example.com"]!
+        #expect(!custom.hasRetryPolicy)
+        #expect(custom.routes.map(\.route.retryPolicy.numRetries.value) == [2, 3])
     }
 
     @Test func matchesTranslateToEnvoyMatchers() {
