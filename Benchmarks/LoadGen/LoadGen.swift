@@ -301,7 +301,8 @@ final class Runner: @unchecked Sendable {
         let stats = Latencies(result.latencies)
         let rds = (result.responses[TypeURL.route] ?? 0) + (result.responses[TypeURL.virtualHost] ?? 0)
         report.add(Row(benchmark: "burst", metric: "\(options.burst) VirtualService edits back to back, until every proxy ACKed the last",
-                       value: String(format: "%@; %.1f RDS+VHDS responses per proxy; %@; server CPU %.2f s", stats.text, Double(rds) / Double(n), megabytes(result.bytes), result.cpu),
+                       value: String(format: "%@; %.1f %@ responses per proxy; %@; server CPU %.2f s", stats.text, Double(rds) / Double(n),
+                                     options.transport == .delta ? "RDS+VHDS" : "RDS", megabytes(result.bytes), result.cpu),
                        numbers: ["p99": stats.p99, "max": stats.max, "rdsPerProxy": Double(rds) / Double(n)]))
     }
 
