@@ -482,6 +482,7 @@ public enum RouteBuilder {
         return policy
     }()
 
+    /// Retry on another host than the ones tried: Istio's default, unless `retryIgnorePreviousHosts: false`.
     static let previousHostsPredicate: Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate = {
         var predicate = Envoy_Config_Route_V3_RetryPolicy.RetryHostPredicate()
         predicate.name = "envoy.retry_host_predicates.previous_hosts"
