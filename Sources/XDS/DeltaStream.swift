@@ -91,13 +91,16 @@ public struct DeltaStream: Sendable {
         // class's set (one copy for all) without building this stream's own and comparing the two.
         let namesTheClass = first && request.resourceNamesUnsubscribe.isEmpty && !request.resourceNamesSubscribe.isEmpty
             && config.namesExactly(request.resourceNamesSubscribe, of: type)
-        if namesTheClass, let shared = config.names[type] { state.names = shared }
-        for name in request.resourceNamesSubscribe where !namesTheClass {
-            if name == "*" {
-                state.wildcard = true
-            } else {
-                state.names.insert(name)
-                if !first { newlySubscribed.insert(name) }
+        if namesTheClass, let shared = config.names[type] {
+            state.names = shared
+        } else {
+            for name in request.resourceNamesSubscribe {
+                if name == "*" {
+                    state.wildcard = true
+                } else {
+                    state.names.insert(name)
+                    if !first { newlySubscribed.insert(name) }
+                }
             }
         }
         for name in request.resourceNamesUnsubscribe {
